@@ -1,0 +1,51 @@
+"""Errors a user can act on.
+
+Every error the runner raises on purpose derives from :class:`AgentRunnerError` and carries
+one line that says what went wrong and what to do; the CLI prints that line and exits 2.
+Anything else reaching the CLI is a bug.
+"""
+
+from __future__ import annotations
+
+
+class AgentRunnerError(Exception):
+    """Base of the errors whose message is meant for the user, as one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidSetting(AgentRunnerError):
+    """A configuration value (flag, environment variable or file key) is not acceptable."""
+
+
+class ConfigFileError(InvalidSetting):
+    """The configuration file cannot be read or written."""
+
+
+class ModeUnavailable(AgentRunnerError):
+    """The requested execution mode cannot run on this installation."""
+
+
+class WorkingDirectoryMissing(AgentRunnerError):
+    """The directory a command should run in does not exist."""
+
+
+class SessionClosed(AgentRunnerError):
+    """A command was sent to a session that has already been closed."""
+
+
+class SandboxUnavailable(AgentRunnerError):
+    """The sandbox backend (engine, API, cluster) cannot be reached or refused the sandbox."""
+
+
+class ImageNotFound(AgentRunnerError):
+    """The sandbox image is not present and could not be pulled or built."""
+
+
+class MissingExtra(AgentRunnerError):
+    """An optional dependency needed by the chosen backend is not installed."""
