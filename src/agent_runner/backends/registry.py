@@ -1,0 +1,21 @@
+"""Which backend serves a mode, imported only when first needed.
+
+A sandbox backend is a module plus a settings class; its SDK is imported when the backend
+is first used, so the base install stays small and a missing extra becomes an install hint.
+"""
+
+from __future__ import annotations
+
+from agent_runner.backends.base import Backend
+from agent_runner.config import Settings
+from agent_runner.errors import ModeUnavailable
+
+
+def local_backend(settings: Settings) -> Backend:
+    from agent_runner.backends.local import LocalBackend
+
+    return LocalBackend()
+
+
+def sandbox_backend(settings: Settings) -> Backend:
+    raise ModeUnavailable("sandbox mode is not available in this version yet; use --mode local")

@@ -1,0 +1,219 @@
+"""Behaviour every backend must show, written once (the fsspec way).
+
+A backend's test module subclasses :class:`BackendContract` and supplies one fixture,
+``settings``: the :class:`~agent_runner.Settings` that make ``mode`` run on that backend.
+Nothing here knows which backend it talks to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from agent_runner import ExecutionMode, ExecutionResult, OutputChunk, Runner, Settings, Stream
+
+TRICKY_COMMANDS = [
+    "echo 'it'\"'\"'s'",
+    'echo "$((6 * 7)) \\$HOME"',
+    "printf '%s\\n' 'a  b' \"c\\td\"",
+    "echo héllo wörld ✓ 日本語 🚀",
+    "cat <<'EOF'\nline one\n  $NOT_EXPANDED\nEOF",
+    "x='a;b|c&d'; echo \"$x\"",
+    "echo `echo back` $(echo tick)",
+    "false || echo recovered",
+]
+EXPECTED = [
+    "it's",
+    "42 $HOME",
+    "a  b\nc\\td",
+    "héllo wörld ✓ 日本語 🚀",
+    "line one\n  $NOT_EXPANDED",
+    "a;b|c&d",
+    "back tick",
+    "recovered",
+]
+
+
+class BackendContract:
+    """Subclass and provide the ``settings`` fixture."""
+
+    mode: ExecutionMode
+
+    @pytest.fixture
+    def workspace(self, tmp_path: Path) -> Path:
+        directory = tmp_path / "workspace"
+        directory.mkdir()
+        return directory
+
+    @pytest.fixture
+    async def runner(self, settings: Settings):
+        async with Runner(settings) as runner:
+            yield runner
+
+    async def run(
+        self, runner: Runner, workspace: Path, command: str, **options
+    ) -> ExecutionResult:
+        return await runner.run(command, mode=self.mode, cwd=workspace, **options)
+
+    async def test_exit_code_and_streams_are_kept_apart(self, runner, workspace):
+        result = await self.run(runner, workspace, "echo out; echo err >&2; exit 7")
+        assert (result.exit_code, result.stdout, result.stderr) == (7, "out\n", "err\n")
+        assert result.mode is self.mode
+        assert not result.timed_out
+        assert not result.truncated
+
+    @pytest.mark.parametrize(
+        ("command", "expected"), list(zip(TRICKY_COMMANDS, EXPECTED, strict=True))
+    )
+    async def test_command_text_reaches_bash_untouched(self, runner, workspace, command, expected):
+        result = await self.run(runner, workspace, command)
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout == expected + "\n"
+
+    async def test_syntax_error_is_bash_exit_2(self, runner, workspace):
+        result = await self.run(runner, workspace, "echo 'unterminated")
+        assert result.exit_code == 2
+        assert "unexpected EOF" in result.stderr
+
+    async def test_stdin_is_closed(self, runner, workspace):
+        result = await self.run(runner, workspace, "cat; echo done", timeout=10)
+        assert (result.exit_code, result.stdout) == (0, "done\n")
+
+    async def test_output_streams_live_in_order(self, runner, workspace):
+        chunks: list[tuple[Stream, str, float]] = []
+        started = time.monotonic()
+        result = await self.run(
+            runner,
+            workspace,
+            "echo one; sleep 0.4; echo two >&2; sleep 0.4; echo three",
+            on_output=lambda c: chunks.append((c.stream, c.text, time.monotonic() - started)),
+        )
+        assert result.exit_code == 0
+        stdout = "".join(text for stream, text, _ in chunks if stream is Stream.STDOUT)
+        assert stdout == "one\nthree\n"
+        assert [text for stream, text, _ in chunks if stream is Stream.STDERR] == ["two\n"]
+        first_at = next(at for _, text, at in chunks if "one" in text)
+        assert first_at < result.duration_s - 0.5, "the first line arrived only at the end"
+
+    async def test_async_listener_receives_everything_in_order(self, runner, workspace):
+        seen: list[str] = []
+
+        async def slow(chunk: OutputChunk) -> None:
+            await asyncio.sleep(0)
+            seen.append(chunk.text)
+
+        result = await self.run(
+            runner, workspace, "for i in $(seq 1 2000); do echo line $i; done", on_output=slow
+        )
+        assert "".join(seen) == result.stdout
+        assert result.stdout.splitlines()[-1] == "line 2000"
+
+    async def test_timeout_keeps_partial_output_and_reports_124(self, runner, workspace):
+        started = time.monotonic()
+        result = await self.run(runner, workspace, "echo before; sleep 30; echo after", timeout=1)
+        assert time.monotonic() - started < 5
+        assert result.timed_out
+        assert result.exit_code == 124
+        assert result.stdout == "before\n"
+
+    async def test_timeout_kills_the_whole_process_tree(self, runner, workspace):
+        await self.run(
+            runner, workspace, "(sleep 31.5; echo leaked > leaked.txt) & sleep 32.5", timeout=0.5
+        )
+        await asyncio.sleep(0.5)
+        check = await self.run(runner, workspace, "pgrep -f 'slee[p] 3[12].5' || echo none")
+        assert check.stdout.strip() == "none"
+
+    async def test_background_child_does_not_hold_the_command(self, runner, workspace):
+        started = time.monotonic()
+        result = await self.run(runner, workspace, "sleep 20 & echo started")
+        assert result.stdout == "started\n"
+        assert time.monotonic() - started < 3
+
+    async def test_large_output_is_capped_head_and_tail(self, settings, workspace):
+        capped = settings.model_copy(update={"max_output_bytes": 64 * 1024})
+        async with Runner(capped) as runner:
+            result = await self.run(runner, workspace, "seq 1 200000; echo the-end")
+        assert result.truncated
+        assert result.stdout.startswith("1\n2\n3\n")
+        assert result.stdout.endswith("200000\nthe-end\n")
+        assert "bytes of output dropped" in result.stdout
+        assert len(result.stdout.encode()) < 64 * 1024 + 200
+
+    async def test_session_keeps_cwd_and_exported_variables(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            await session.run("mkdir -p sub/deeper && cd sub && export GREETING='hi there' PLAIN=1")
+            result = await session.run('pwd; echo "$GREETING/$PLAIN"')
+            assert result.stdout.splitlines()[0].endswith("/sub")
+            assert result.stdout.splitlines()[1] == "hi there/1"
+            await session.run("cd deeper; unset PLAIN")
+            result = await session.run('pwd; echo "${PLAIN-unset}"')
+            assert result.stdout.splitlines() == [result.stdout.splitlines()[0], "unset"]
+            assert result.stdout.splitlines()[0].endswith("/sub/deeper")
+
+    async def test_state_survives_exit_and_failure(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            failed = await session.run("mkdir -p d && cd d && export KEPT=yes && exit 3")
+            assert failed.exit_code == 3
+            result = await session.run("basename $PWD; echo $KEPT")
+            assert result.stdout == "d\nyes\n"
+
+    async def test_per_command_env_does_not_stick(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace, env={"BASE": "b"}) as session:
+            result = await session.run('echo "$BASE $ONCE"', env={"ONCE": "o"})
+            assert result.stdout == "b o\n"
+            result = await session.run('echo "$BASE ${ONCE-gone}"')
+            assert result.stdout == "b gone\n"
+
+    async def test_sessions_are_isolated_and_concurrent(self, runner, workspace):
+        async def one(index: int) -> str:
+            async with runner.session(mode=self.mode, cwd=workspace) as session:
+                await session.run(f"mkdir -p s{index} && cd s{index} && export MINE={index}")
+                await asyncio.sleep(0.05)
+                result = await session.run('echo "$(basename $PWD) $MINE"')
+                return result.stdout.strip()
+
+        outputs = await asyncio.gather(*(one(i) for i in range(4)))
+        assert outputs == [f"s{i} {i}" for i in range(4)]
+
+    async def test_commands_in_one_session_run_one_at_a_time(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            results = await asyncio.gather(
+                session.run("echo a >> log; sleep 0.3; echo b >> log"),
+                session.run("echo c >> log"),
+            )
+            assert all(r.exit_code == 0 for r in results)
+            log = await session.run("cat log")
+            assert log.stdout == "a\nb\nc\n"
+
+    async def test_cancellation_kills_the_command(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            task = asyncio.create_task(session.run("sleep 33.5; echo done > done.txt"))
+            await asyncio.sleep(0.5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            check = await session.run("sleep 0.2; pgrep -f 'slee[p] 33.5' || echo none")
+            assert check.stdout.strip() == "none"
+
+    async def test_stream_yields_chunks_then_the_result(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            items = [item async for item in session.stream("echo a; echo b >&2")]
+        assert isinstance(items[-1], ExecutionResult)
+        chunks = items[:-1]
+        assert {(c.stream, c.text) for c in chunks} == {
+            (Stream.STDOUT, "a\n"),
+            (Stream.STDERR, "b\n"),
+        }
+
+    async def test_closed_session_refuses_commands(self, runner, workspace):
+        from agent_runner.errors import SessionClosed
+
+        session = runner.session(mode=self.mode, cwd=workspace)
+        await session.run("true")
+        await session.close()
+        with pytest.raises(SessionClosed):
+            await session.run("true")

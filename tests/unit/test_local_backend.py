@@ -1,0 +1,115 @@
+"""LOCAL-only behaviour: what the contract suite cannot express for every backend."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from agent_runner import ExecutionMode, Runner, Settings, execute_command
+from agent_runner.errors import InvalidSetting, WorkingDirectoryMissing
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
+async def test_timeout_kills_grandchildren_by_pid(tmp_path):
+    pidfile = tmp_path / "pids"
+    result = await execute_command(
+        f"sleep 60 & echo $! > {pidfile}; bash -c 'sleep 60 & echo $! >> {pidfile}; wait'; wait",
+        timeout=0.5,
+        settings=Settings(),
+    )
+    assert result.timed_out
+    pids = [int(line) for line in pidfile.read_text().split()]
+    assert len(pids) == 2
+    await asyncio.sleep(0.2)
+    assert not any(alive(pid) for pid in pids)
+
+
+async def test_timeout_is_enforced_within_a_second_even_if_term_is_ignored():
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result = await execute_command("trap '' TERM INT; sleep 30", timeout=1, settings=Settings())
+    assert result.timed_out
+    assert loop.time() - started < 2.0
+
+
+async def test_closing_a_session_kills_what_its_commands_left_running(tmp_path):
+    async with Runner(Settings()) as runner, runner.session(cwd=tmp_path) as session:
+        result = await session.run("sleep 60 & echo $!")
+        pid = int(result.stdout)
+        assert alive(pid)
+    await asyncio.sleep(0.1)
+    assert not alive(pid)
+
+
+async def test_missing_working_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(WorkingDirectoryMissing, match="does not exist"):
+        await execute_command("true", cwd=tmp_path / "nope", settings=Settings())
+
+
+async def test_deleted_session_directory_is_reported_not_hidden(tmp_path):
+    async with Runner(Settings()) as runner, runner.session(cwd=tmp_path) as session:
+        await session.run("mkdir gone && cd gone")
+        await session.run("rmdir ../gone")
+        result = await session.run("pwd")
+    assert result.stdout.strip() == str(tmp_path)
+    assert "no longer exists" in result.stderr
+
+
+async def test_signal_death_maps_to_128_plus_signal():
+    result = await execute_command("kill -9 $$", settings=Settings())
+    assert result.exit_code == 137
+
+
+async def test_unknown_mode_is_a_typed_error():
+    with pytest.raises(InvalidSetting, match="expected one of local, sandbox, auto"):
+        await execute_command("true", mode="turbo", settings=Settings())
+
+
+async def test_sandbox_mode_is_refused_until_a_backend_exists():
+    from agent_runner.errors import ModeUnavailable
+
+    with pytest.raises(ModeUnavailable, match="--mode local"):
+        await execute_command("true", mode=ExecutionMode.SANDBOX, settings=Settings())
+
+
+def test_huge_output_keeps_the_runner_small(tmp_path):
+    script = textwrap.dedent(
+        """
+        import asyncio, resource, sys
+        from agent_runner import Settings, execute_command
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result = asyncio.run(execute_command("yes | head -c 500000000", settings=Settings()))
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        assert result.exit_code == 0 and result.truncated, result
+        print((after - before) // 1024, len(result.stdout))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    grown_mib, kept = map(int, done.stdout.split())
+    assert grown_mib < 16, f"the runner grew by {grown_mib} MiB"
+    assert 1024 * 1024 <= kept < 1024 * 1024 + 100
+
+
+async def test_environment_of_the_host_is_visible_locally(monkeypatch):
+    monkeypatch.setenv("AGENT_RUNNER_TEST_VALUE", "from-host")
+    result = await execute_command('echo "$AGENT_RUNNER_TEST_VALUE"', settings=Settings())
+    assert result.stdout == "from-host\n"
+
+
+def test_path_objects_are_accepted(tmp_path: Path):
+    result = asyncio.run(execute_command("pwd", cwd=tmp_path, settings=Settings()))
+    assert result.stdout.strip() == str(tmp_path)
