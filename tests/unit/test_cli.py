@@ -1,0 +1,159 @@
+"""The CLI as a user runs it: a real process, real exit codes, real streams."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")}
+    clean["STIGMER_CONFIG"] = str(tmp_path / "config.yaml")
+    clean["STIGMER_STATE_DIR"] = str(tmp_path / "sessions")
+    return clean
+
+
+def cli(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent_runner", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_exec_exit_status_and_separate_streams(env):
+    done = cli(env, "exec", "echo out; echo err >&2; exit 5")
+    assert (done.returncode, done.stdout, done.stderr) == (5, "out\n", "err\n")
+
+
+def test_exec_passes_quotes_untouched(env):
+    done = cli(env, "exec", 'echo "it\'s" \'$HOME\' "$((1+1))"')
+    assert done.stdout == "it's $HOME 2\n"
+
+
+def test_exec_json_prints_the_result(env, tmp_path):
+    done = cli(env, "exec", "--json", "--cwd", str(tmp_path), "--env", "A=b=c", "echo $A; pwd")
+    result = json.loads(done.stdout)
+    assert done.returncode == 0
+    assert result["stdout"] == f"b=c\n{tmp_path}\n"
+    assert result["mode"] == "local"
+    assert result["backend"] == "local"
+    assert set(result) >= {
+        "exit_code",
+        "stderr",
+        "duration_s",
+        "reason",
+        "timed_out",
+        "truncated",
+        "sandbox_id",
+    }
+
+
+def test_exec_timeout_exits_124_with_partial_output(env):
+    done = cli(env, "exec", "--timeout", "0.5", "echo partial; sleep 20")
+    assert done.returncode == 124
+    assert done.stdout == "partial\n"
+    assert "timed out" in done.stderr
+
+
+def test_session_carries_cwd_and_exports_between_invocations(env, tmp_path):
+    first = cli(
+        env,
+        "exec",
+        "--session",
+        "work-1",
+        "--cwd",
+        str(tmp_path),
+        "mkdir -p a && cd a && export X=1",
+    )
+    assert first.returncode == 0, first.stderr
+    second = cli(env, "exec", "--session", "work-1", 'pwd; echo "$X"')
+    assert second.stdout == f"{tmp_path / 'a'}\n1\n"
+    other = cli(env, "exec", "--session", "work-2", 'echo "${X-none}"')
+    assert other.stdout == "none\n"
+    state = Path(env["STIGMER_STATE_DIR"], "work-1.json")
+    assert oct(state.stat().st_mode & 0o777) == "0o600"
+    assert "PATH" not in json.loads(state.read_text())["variables"]
+
+
+@pytest.mark.parametrize(
+    ("args", "variables", "message"),
+    [
+        (["exec", "--mode", "turbo", "true"], {}, "invalid choice: 'turbo'"),
+        (
+            ["exec", "true"],
+            {"STIGMER_EXECUTION_MODE": "turbo"},
+            "STIGMER_EXECUTION_MODE: 'turbo' is not a valid execution.mode",
+        ),
+        (["exec", "--env", "NOEQUALS", "true"], {}, "expected NAME=VALUE"),
+        (["exec", "--cwd", "/does/not/exist", "true"], {}, "/does/not/exist does not exist"),
+        (["exec", "--session", "../escape", "true"], {}, "session id '../escape'"),
+        (["exec", "--mode", "sandbox", "true"], {}, "sandbox mode is not available"),
+        (["config", "get", "execution.nope"], {}, "unknown setting"),
+        (["config", "set", "execution.mode", "fast"], {}, "expected one of local, sandbox, auto"),
+    ],
+)
+def test_errors_are_one_line_exit_2_without_traceback(env, args, variables, message):
+    done = cli({**env, **variables}, *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_malformed_config_file_is_one_line(env):
+    Path(env["STIGMER_CONFIG"]).write_text("backend: [oops\n")
+    done = cli(env, "exec", "true")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert env["STIGMER_CONFIG"] in done.stderr
+
+
+def test_config_set_get_list_path(env):
+    config = Path(env["STIGMER_CONFIG"])
+    config.write_text("# mine\nbackend:\n  local:\n    port: 1  # keep\n")
+    assert cli(env, "config", "path").stdout.strip() == str(config)
+    assert cli(env, "config", "set", "execution.mode", "auto").returncode == 0
+    assert cli(env, "config", "set", "execution.auto_pull", "false").returncode == 0
+    assert cli(env, "config", "set", "execution.sandbox.env_passthrough", "A,B").returncode == 0
+    text = config.read_text()
+    assert "# mine" in text
+    assert "port: 1  # keep" in text
+    assert "auto_pull: false" in text
+    assert cli(env, "config", "get", "execution.mode").stdout == "auto\n"
+    assert cli(env, "config", "get", "execution.sandbox.env_passthrough").stdout == '["A", "B"]\n'
+    listing = cli({**env, "STIGMER_SANDBOX_NETWORK": "none"}, "config", "list", "--json")
+    rows = {row["key"]: row for row in json.loads(listing.stdout)}
+    assert rows["execution.mode"]["value"] == "auto"
+    assert rows["execution.mode"]["source"].startswith("config file")
+    assert (
+        rows["execution.sandbox.network"]["source"]
+        == "environment variable STIGMER_SANDBOX_NETWORK"
+    )
+    assert rows["execution.cleanup"]["source"] == "default"
+    plain = cli(env, "config", "list")
+    assert "execution.mode" in plain.stdout
+    assert "config file" in plain.stdout
+
+
+def test_flag_beats_environment(env):
+    done = cli(
+        {**env, "STIGMER_EXECUTION_MODE": "sandbox"}, "exec", "--mode", "local", "--json", "true"
+    )
+    assert json.loads(done.stdout)["mode"] == "local"
+
+
+def test_version(env):
+    done = cli(env, "--version")
+    assert done.returncode == 0
+    assert done.stdout.startswith("agent-runner ")
