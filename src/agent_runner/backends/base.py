@@ -13,28 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from agent_runner.backends import executor
+from agent_runner.backends.executor import STATE_WRAPPER, VOLATILE_VARIABLES, carry_over
 from agent_runner.config import Settings
 from agent_runner.output import OutputCollector
 
-STATE_WRAPPER = (
-    "__stigmer_state=$1 __stigmer_command=$2; shift 2; "
-    "__stigmer_save() { "
-    "{ builtin printf '%s\\0' \"$PWD\"; "
-    "for __stigmer_name in $(builtin compgen -e); do "
-    'builtin printf \'%s=%s\\0\' "$__stigmer_name" "${!__stigmer_name}"; done; '
-    '} >| "$__stigmer_state" 2>/dev/null; }; '
-    'trap __stigmer_save EXIT; eval "$__stigmer_command"'
-)
-"""Runs a command exactly as ``bash -c`` would, then records where it left the shell.
-
-The command travels as a positional argument and is run by ``eval``, so no quoting is ever
-applied to it. The EXIT trap writes the final working directory and the exported
-variables (NUL-separated, built-ins only, so it costs no extra process) to the state file
-named by the first argument, also when the command calls ``exit``.
-"""
-
-VOLATILE_VARIABLES = frozenset({"_", "SHLVL", "OLDPWD"})
-"""Variables bash maintains itself; carrying them over would make them drift."""
+__all__ = ["STATE_WRAPPER", "VOLATILE_VARIABLES", "carry_over"]
 
 
 @dataclass(frozen=True)
@@ -47,34 +31,8 @@ class ShellState:
 
 def parse_state(raw: bytes) -> ShellState | None:
     """Read what :data:`STATE_WRAPPER` wrote; ``None`` when the command never got there."""
-    fields = raw.split(b"\0")
-    if len(fields) < 2 or fields[-1] != b"":
-        return None
-    cwd = fields[0].decode("utf-8", errors="surrogateescape")
-    env: dict[str, str] = {}
-    for item in fields[1:-1]:
-        name, _, value = item.decode("utf-8", errors="surrogateescape").partition("=")
-        if name and name not in VOLATILE_VARIABLES:
-            env[name] = value
-    return ShellState(cwd, env)
-
-
-def carry_over(
-    before: Mapping[str, str], overlay: Mapping[str, str], after: Mapping[str, str]
-) -> dict[str, str]:
-    """The session environment after a command that ran with a per-command ``overlay``.
-
-    Overlay variables apply to that command only, unless the command itself changed them.
-    """
-    result = dict(after)
-    for name, value in overlay.items():
-        if result.get(name) != value:
-            continue
-        if name in before:
-            result[name] = before[name]
-        else:
-            del result[name]
-    return result
+    state = executor.parse_state(raw)
+    return ShellState(*state) if state is not None else None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from agent_runner.backends.base import Backend
 from agent_runner.config import Settings
-from agent_runner.errors import ModeUnavailable
 
 
 def local_backend(settings: Settings) -> Backend:
@@ -18,4 +17,6 @@ def local_backend(settings: Settings) -> Backend:
 
 
 def sandbox_backend(settings: Settings) -> Backend:
-    raise ModeUnavailable("sandbox mode is not available in this version yet; use --mode local")
+    from agent_runner.backends.docker import DockerBackend
+
+    return DockerBackend(settings)

@@ -1,0 +1,154 @@
+"""An asyncio conversation with a process inside a container, over the engine's API.
+
+The Engine API's attach and exec-start calls upgrade their HTTP connection to a raw
+stream: what we write reaches the process's stdin, and its stdout and stderr come back
+multiplexed with 8-byte headers. docker-py hands such a stream to a blocking socket; here
+the upgrade is done on an asyncio connection instead, so reading a command's output needs
+no thread and costs a fraction of a millisecond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import struct
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from agent_runner.backends import executor
+from agent_runner.errors import SandboxUnavailable
+
+_MULTIPLEX_HEADER = struct.Struct(">BxxxI")
+_STDOUT, _STDERR = 1, 2
+
+
+@dataclass(frozen=True)
+class EngineAddress:
+    """Where the engine listens: a unix socket path, or a plain TCP host and port."""
+
+    unix_path: str | None = None
+    host: str | None = None
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> EngineAddress | None:
+        """``unix:///path`` or ``tcp://host:port``; ``None`` for the rest (TLS, ssh)."""
+        parsed = urlparse(url)
+        if parsed.scheme in ("unix", "http+unix"):
+            return cls(unix_path=parsed.path)
+        if parsed.scheme in ("tcp", "http") and parsed.hostname and parsed.port:
+            return cls(host=parsed.hostname, port=parsed.port)
+        return None
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.unix_path is not None:
+            return await asyncio.open_unix_connection(self.unix_path, limit=2**20)
+        return await asyncio.open_connection(self.host, self.port, limit=2**20)
+
+
+async def upgrade(
+    address: EngineAddress, api_path: str, body: dict[str, Any] | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """POST ``api_path`` asking for a raw stream; return the upgraded connection."""
+    reader, writer = await address.connect()
+    payload = json.dumps(body).encode() if body is not None else b""
+    request = (
+        f"POST {api_path} HTTP/1.1\r\n"
+        "Host: docker\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n"
+        "Connection: Upgrade\r\n"
+        "Upgrade: tcp\r\n\r\n"
+    ).encode() + payload
+    try:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (OSError, asyncio.IncompleteReadError) as error:
+        writer.close()
+        raise SandboxUnavailable(f"the engine closed the stream for {api_path}: {error}") from None
+    status = head.split(b"\r\n", 1)[0].decode("latin-1")
+    if " 101 " not in status and " 200 " not in status:
+        writer.close()
+        detail = await _error_body(reader)
+        raise SandboxUnavailable(f"the engine refused {api_path}: {status} {detail}".strip())
+    return reader, writer
+
+
+async def _error_body(reader: asyncio.StreamReader) -> str:
+    try:
+        raw = await asyncio.wait_for(reader.read(4096), 1.0)
+    except (TimeoutError, OSError):
+        return ""
+    try:
+        return str(json.loads(raw.split(b"\r\n\r\n")[-1]).get("message", ""))
+    except ValueError:
+        return raw.decode(errors="replace")[:200]
+
+
+class ExecutorChannel:
+    """Frames to and from :mod:`agent_runner.backends.executor` over an upgraded stream."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._stdout = bytearray()
+        self.diagnostics = bytearray()
+        """What the process wrote to its stderr (the executor only writes there on trouble)."""
+
+    async def send(self, request: dict[str, Any]) -> None:
+        self._writer.write(json.dumps(request).encode() + b"\n")
+        await self._writer.drain()
+
+    async def write(self, data: bytes) -> None:
+        """Raw bytes to the executor's stdin (the body of a ``put``)."""
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def read_frame(self) -> tuple[bytes, bytes]:
+        """The next frame from the executor; ``EOFError`` when the stream ends."""
+        header_size = executor.HEADER.size
+        while True:
+            if len(self._stdout) >= header_size:
+                kind, length = executor.HEADER.unpack_from(self._stdout)
+                if len(self._stdout) >= header_size + length:
+                    payload = bytes(self._stdout[header_size : header_size + length])
+                    del self._stdout[: header_size + length]
+                    return kind, payload
+            await self._read_more()
+
+    async def opening(self) -> bytes:
+        """``b"H"`` once the executor said hello, else the launcher's one line of text."""
+        while not self._stdout:
+            await self._read_more()
+        if self._stdout[:1] == executor.HELLO:
+            await self.read_frame()
+            return executor.HELLO
+        while b"\n" not in self._stdout:
+            await self._read_more()
+        line, _, rest = bytes(self._stdout).partition(b"\n")
+        self._stdout[:] = rest
+        return line
+
+    async def _read_more(self) -> None:
+        try:
+            header = await self._reader.readexactly(_MULTIPLEX_HEADER.size)
+            stream, length = _MULTIPLEX_HEADER.unpack(header)
+            data = await self._reader.readexactly(length)
+        except (asyncio.IncompleteReadError, ConnectionError) as error:
+            raise EOFError("the sandbox process closed its stream") from error
+        if stream == _STDOUT:
+            self._stdout += data
+        elif stream == _STDERR:
+            self.diagnostics += data[-4096:]
+            del self.diagnostics[:-4096]
+
+    def close(self) -> None:
+        """Hang up: the executor sees its stdin close, kills what runs, and exits."""
+        if not self._writer.is_closing():
+            self._writer.close()
+
+
+def engine_url_from_environment() -> str:
+    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")

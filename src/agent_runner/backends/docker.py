@@ -1,0 +1,464 @@
+"""SANDBOX on a Docker (or Podman) engine: one container per session.
+
+The container's main process is the executor (:mod:`agent_runner.backends.executor`),
+attached through the Engine API, so a command costs one round trip on an open stream
+instead of a ``docker exec``. Hanging up the stream ends the executor and with it the
+container (``--init`` plus auto-remove), which is also what happens when a runner dies.
+Removal runs in the background; :meth:`DockerBackend.close` waits for all of it.
+
+docker-py calls block, so they run on a small thread pool of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import secrets
+import tarfile
+import tempfile
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from agent_runner.backends import executor
+from agent_runner.backends.base import CommandOutcome, CommandRequest, ShellSpec, ShellState
+from agent_runner.backends.channel import (
+    EngineAddress,
+    ExecutorChannel,
+    engine_url_from_environment,
+    upgrade,
+)
+from agent_runner.backends.docker_spec import (
+    LABEL,
+    NO_BASH,
+    NO_PYTHON,
+    WORKSPACE,
+    Owner,
+    plan_container,
+)
+from agent_runner.config import Settings
+from agent_runner.errors import ImageNotFound, MissingExtra, SandboxUnavailable, SessionClosed
+from agent_runner.output import OutputCollector
+from agent_runner.results import Stream
+
+T = TypeVar("T")
+KILL_GRACE_SECONDS = 2.0
+"""How long a killed command may take to report back before its sandbox is given up."""
+UNRESPONSIVE_SECONDS = 10.0
+"""Slack past a command's timeout before the sandbox counts as hung and is removed."""
+
+
+def _docker() -> Any:
+    try:
+        import docker
+    except ImportError:
+        raise MissingExtra(
+            "the Docker backend needs docker-py: pip install 'stigmer-agent-runner'"
+        ) from None
+    return docker
+
+
+@dataclass
+class Sandbox:
+    """A started container with its executor on the line."""
+
+    container_id: str
+    channel: ExecutorChannel
+    uid: int
+    gid: int
+    state: ShellState = field(default_factory=lambda: ShellState("/workspace", {}))
+
+
+class DockerBackend:
+    """Creates, pools, and removes sandbox containers for one set of settings."""
+
+    name = "docker"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._owner = Owner.current()
+        self._threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="stigmer-docker")
+        self._api: Any = None
+        self._address: EngineAddress | None = None
+        self._api_lock = asyncio.Lock()
+        self._image_ready = False
+        self._background: set[asyncio.Task[Any]] = set()
+        self._pools: dict[str | None, list[Sandbox]] = {}
+        self._filling: dict[str | None, asyncio.Task[None]] = {}
+        self._closed = False
+
+    # -- engine -----------------------------------------------------------------------
+
+    async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, lambda: function(*args, **kwargs))
+
+    async def api(self) -> Any:
+        """The docker-py client, connected on first use; orphans are swept in the background."""
+        async with self._api_lock:
+            if self._api is None:
+                url = engine_url_from_environment()
+                docker = _docker()
+                try:
+                    self._api = await self._call(docker.APIClient, base_url=url, version="auto")
+                except Exception as error:
+                    raise SandboxUnavailable(
+                        f"Docker engine not reachable at {url}: start Docker, or use --mode local"
+                        f" ({_first_line(error)})"
+                    ) from None
+                self._address = EngineAddress.parse(url)
+                self._spawn(prune_orphans(self))
+        return self._api
+
+    async def ensure_image(self) -> str:
+        """Make the sandbox image present locally (pulling it when allowed)."""
+        image = self.settings.sandbox_image
+        if self._image_ready:
+            return image
+        api = await self.api()
+        docker = _docker()
+        try:
+            await self._call(api.inspect_image, image)
+        except docker.errors.ImageNotFound:
+            if not self.settings.auto_pull:
+                raise ImageNotFound(
+                    f"sandbox image {image} is not present and auto_pull is off: "
+                    f"run `docker pull {image}` or set execution.auto_pull true"
+                ) from None
+            try:
+                await self._call(api.pull, image)
+            except docker.errors.APIError as error:
+                raise ImageNotFound(
+                    f"sandbox image {image} is not present and could not be pulled "
+                    f"({_first_line(error)}); build it (see sandbox/README.md) or set "
+                    "execution.sandbox_image"
+                ) from None
+        self._image_ready = True
+        return image
+
+    # -- shells -------------------------------------------------------------------------
+
+    async def open_shell(self, spec: ShellSpec) -> DockerShell:
+        if self._closed:
+            raise SessionClosed("the Docker backend is closed")
+        await self.ensure_image()
+        workspace = self._workspace(spec.cwd)
+        key = self._pool_key(workspace)
+        pool = self._pools.get(key)
+        sandbox = pool.pop() if pool else None
+        if sandbox is None:
+            sandbox = await self._start(spec.execution_id, workspace, pooled=False)
+        try:
+            if spec.env or spec.unset:
+                await sandbox.channel.send(
+                    {"op": "env", "set": dict(spec.env), "unset": sorted(spec.unset)}
+                )
+            if self.settings.sandbox.workspace == "copy" and workspace is not None:
+                await self._copy_in(sandbox, workspace)
+        except BaseException:
+            self.discard(sandbox)
+            raise
+        self._refill(key, workspace)
+        return DockerShell(self, sandbox)
+
+    async def warm(self, cwd: str | None) -> None:
+        """Start filling the warm pool for ``cwd``'s workspace (returns at once)."""
+        if self.settings.sandbox.pool_size:
+            await self.ensure_image()
+            workspace = self._workspace(cwd)
+            self._refill(self._pool_key(workspace), workspace)
+
+    def _workspace(self, cwd: str | None) -> Path | None:
+        if self.settings.sandbox.workspace == "none":
+            return None
+        return Path(cwd or os.getcwd()).resolve()
+
+    def _pool_key(self, workspace: Path | None) -> str | None:
+        return str(workspace) if self.settings.sandbox.workspace == "bind" and workspace else None
+
+    def _refill(self, key: str | None, workspace: Path | None) -> None:
+        wanted = self.settings.sandbox.pool_size
+        running = self._filling.get(key)
+        if not wanted or self._closed or (running is not None and not running.done()):
+            return
+
+        async def fill() -> None:
+            pool = self._pools.setdefault(key, [])
+            while not self._closed and len(pool) < wanted:
+                sandbox = await self._start("pool", workspace, pooled=True)
+                if self._closed:
+                    self.discard(sandbox)
+                    return
+                pool.append(sandbox)
+
+        self._filling[key] = self._spawn(fill())
+
+    async def _start(self, execution_id: str, workspace: Path | None, *, pooled: bool) -> Sandbox:
+        api = await self.api()
+        plan = plan_container(
+            self.settings,
+            execution_id=execution_id,
+            workspace=workspace,
+            env={},
+            owner=self._owner,
+            pooled=pooled,
+        )
+        name = f"stigmer-{execution_id}-{secrets.token_hex(3)}"
+        host_config = api.create_host_config(**plan.host)
+        docker = _docker()
+        try:
+            created = await self._call(
+                api.create_container, **plan.create, host_config=host_config, name=name
+            )
+        except docker.errors.APIError as error:
+            raise SandboxUnavailable(f"could not create a sandbox: {_first_line(error)}") from None
+        container_id: str = created["Id"]
+        try:
+            channel = await self._attach(container_id)
+            await self._call(api.start, container_id)
+            await self._handshake(channel, container_id)
+        except BaseException as error:
+            self._remove_later(container_id)
+            if isinstance(error, docker.errors.APIError):
+                raise SandboxUnavailable(
+                    f"could not start a sandbox: {_first_line(error)}"
+                ) from None
+            raise
+        return Sandbox(container_id, channel, plan.uid, plan.gid)
+
+    async def _attach(self, container_id: str) -> ExecutorChannel:
+        if self._address is None:
+            raise SandboxUnavailable(
+                f"cannot attach to sandboxes through {engine_url_from_environment()}: "
+                "use a unix socket or a plain tcp:// DOCKER_HOST"
+            )
+        version = self._api.api_version
+        path = f"/v{version}/containers/{container_id}/attach?stream=1&stdin=1&stdout=1&stderr=1"
+        reader, writer = await upgrade(self._address, path)
+        return ExecutorChannel(reader, writer)
+
+    async def _handshake(self, channel: ExecutorChannel, container_id: str) -> None:
+        try:
+            opening = await asyncio.wait_for(channel.opening(), 60)
+        except (EOFError, TimeoutError):
+            detail = channel.diagnostics.decode(errors="replace").strip().splitlines()
+            raise SandboxUnavailable(
+                f"sandbox from {self.settings.sandbox_image} did not start its executor"
+                + (f": {detail[-1]}" if detail else "")
+            ) from None
+        if opening == NO_BASH:
+            raise SandboxUnavailable(
+                f"image {self.settings.sandbox_image} has no bash; sandbox images need bash"
+            )
+        if opening == NO_PYTHON:
+            raise SandboxUnavailable(
+                f"image {self.settings.sandbox_image} has no python3 for the sandbox executor"
+            )
+
+    async def _copy_in(self, sandbox: Sandbox, workspace: Path) -> None:
+        """Copy the workspace into the sandbox (strategy ``copy``: the host is never written).
+
+        The executor unpacks it as the sandbox user, so the copy belongs to that user.
+        """
+
+        def archive() -> IO[bytes]:
+            spool = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it
+            with tarfile.open(fileobj=spool, mode="w") as tar:
+                tar.add(workspace, arcname=".")
+            spool.seek(0)
+            return spool
+
+        spool = await self._call(archive)
+        try:
+            size = spool.seek(0, io.SEEK_END)
+            spool.seek(0)
+            await sandbox.channel.send({"op": "put", "path": WORKSPACE, "size": size})
+            while chunk := await self._call(spool.read, 1 << 20):
+                await sandbox.channel.write(chunk)
+        finally:
+            spool.close()
+        kind, payload = await sandbox.channel.read_frame()
+        while kind != executor.EXITED:
+            if kind == executor.STDERR:
+                sandbox.channel.diagnostics += payload
+            kind, payload = await sandbox.channel.read_frame()
+        if json.loads(payload)["exit_code"] != 0:
+            detail = sandbox.channel.diagnostics.decode(errors="replace").strip().splitlines()
+            raise SandboxUnavailable(
+                f"could not copy the workspace in: {detail[-1] if detail else ''}"
+            )
+
+    # -- removal -----------------------------------------------------------------------
+
+    def discard(self, sandbox: Sandbox) -> None:
+        """Hang up and remove the container, off the caller's path."""
+        sandbox.channel.close()
+        if self.settings.cleanup:
+            self._remove_later(sandbox.container_id)
+
+    def _remove_later(self, container_id: str) -> None:
+        self._spawn(self.remove(container_id))
+
+    async def remove(self, container_id: str) -> None:
+        docker = _docker()
+        try:
+            await self._call(self._api.remove_container, container_id, force=True, v=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as error:
+            if error.status_code != 409:  # already being removed (auto-remove)
+                raise
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def close(self) -> None:
+        """Drain the pool and wait until every container this backend made is gone."""
+        self._closed = True
+        for task in list(self._filling.values()):
+            task.cancel()
+        await asyncio.gather(*self._filling.values(), return_exceptions=True)
+        for pool in self._pools.values():
+            for sandbox in pool:
+                self.discard(sandbox)
+        self._pools.clear()
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        if self._api is not None:
+            await self._call(self._api.close)
+        self._threads.shutdown(wait=False)
+
+
+class DockerShell:
+    """A session's sandbox; commands go to its executor one at a time."""
+
+    def __init__(self, backend: DockerBackend, sandbox: Sandbox) -> None:
+        self._backend = backend
+        self._sandbox = sandbox
+        self._broken: str | None = None
+        self._closed = False
+
+    @property
+    def sandbox_id(self) -> str:
+        return self._sandbox.container_id[:12]
+
+    @property
+    def state(self) -> ShellState:
+        return self._sandbox.state
+
+    async def run(self, request: CommandRequest, output: OutputCollector) -> CommandOutcome:
+        if self._closed:
+            raise SessionClosed("this session's sandbox is closed")
+        if self._broken is not None:
+            raise SandboxUnavailable(self._broken)
+        channel = self._sandbox.channel
+        await channel.send(
+            {
+                "op": "run",
+                "command": request.command,
+                "timeout": request.timeout,
+                "env": dict(request.env),
+            }
+        )
+        flowing = asyncio.Event()
+        flowing.set()
+        output.set_flow_control(flowing.clear, flowing.set)
+        try:
+            return await self._collect(request, output, flowing)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._interrupt())
+            raise
+        except EOFError:
+            self._give_up("the sandbox stopped unexpectedly (its memory limit, or it was removed)")
+            raise SandboxUnavailable(self._broken or "") from None
+        finally:
+            output.clear_flow_control()
+
+    async def _collect(
+        self, request: CommandRequest, output: OutputCollector, flowing: asyncio.Event
+    ) -> CommandOutcome:
+        channel = self._sandbox.channel
+        loop = asyncio.get_running_loop()
+        limit = None if request.timeout is None else request.timeout + UNRESPONSIVE_SECONDS
+        deadline = None if limit is None else loop.time() + limit
+        while True:
+            if not flowing.is_set():
+                paused_at = loop.time()
+                await flowing.wait()
+                if deadline is not None:
+                    deadline += loop.time() - paused_at
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                kind, payload = await asyncio.wait_for(channel.read_frame(), remaining)
+            except TimeoutError:
+                self._give_up("the sandbox stopped responding and was removed")
+                raise SandboxUnavailable(self._broken or "") from None
+            if kind == executor.STDOUT:
+                output.feed(Stream.STDOUT, payload)
+            elif kind == executor.STDERR:
+                output.feed(Stream.STDERR, payload)
+            elif kind == executor.EXITED:
+                return self._outcome(payload)
+
+    def _outcome(self, payload: bytes) -> CommandOutcome:
+        report = json.loads(payload.decode("utf-8", "surrogateescape"))
+        self._sandbox.state = ShellState(report["cwd"], report["env"])
+        return CommandOutcome(report["exit_code"], report["timed_out"], report["oom_killed"])
+
+    async def _interrupt(self) -> None:
+        """Kill the running command and wait for its report, or give the sandbox up."""
+        channel = self._sandbox.channel
+        try:
+            await channel.send({"op": "kill"})
+            async with asyncio.timeout(KILL_GRACE_SECONDS):
+                while (await channel.read_frame())[0] != executor.EXITED:
+                    pass
+        except (TimeoutError, EOFError, OSError):
+            self._give_up("the sandbox did not stop a cancelled command and was removed")
+
+    def _give_up(self, reason: str) -> None:
+        self._broken = reason
+        self._backend.discard(self._sandbox)
+        self._backend._remove_later(self._sandbox.container_id)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._broken is None:
+            self._backend.discard(self._sandbox)
+
+
+async def prune_orphans(backend: DockerBackend, *, everything: bool = False) -> list[str]:
+    """Remove our containers whose runner is gone (or all of ours); return their ids.
+
+    Only containers labelled ``stigmer.sandbox`` are ever looked at.
+    """
+    api = await backend.api()
+    containers = await backend._call(api.containers, all=True, filters={"label": f"{LABEL}=1"})
+    doomed = []
+    for container in containers:
+        labels = container.get("Labels") or {}
+        owner = Owner(
+            int(labels.get("stigmer.owner-pid", "0") or 0),
+            labels.get("stigmer.owner-host", ""),
+            labels.get("stigmer.owner-started", ""),
+        )
+        if everything or not owner.is_alive():
+            doomed.append(container["Id"])
+    await asyncio.gather(
+        *(backend.remove(container_id) for container_id in doomed), return_exceptions=True
+    )
+    return doomed
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "explanation", None) or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

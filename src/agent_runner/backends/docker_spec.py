@@ -1,0 +1,215 @@
+"""What a sandbox container looks like: the secure defaults, in one pure function.
+
+Kept apart from the engine calls so the defaults can be read (and tested) in one place:
+non-root user, no capabilities, no privilege gain, limits on processes, memory and CPU,
+read-only root filesystem with tmpfs ``/tmp`` and ``$HOME``, the workspace at
+``/workspace``, no Docker socket, no devices, and labels that let a later runner find and
+remove the container if this one dies.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent_runner.backends import executor
+from agent_runner.config import Settings
+from agent_runner.errors import InvalidSetting, WorkingDirectoryMissing
+
+LABEL = "stigmer.sandbox"
+WORKSPACE = "/workspace"
+HOME = "/home/sandbox"
+CA_PATH = "/etc/stigmer/ca-bundle.crt"
+STATE_FILE = "/tmp/.stigmer-executor-state"
+FALLBACK_USER = (1000, 1000)
+"""The image's ``sandbox`` user, used when the workspace and the runner both belong to root."""
+CA_VARIABLES = (
+    "SSL_CERT_FILE",
+    "PIP_CERT",
+    "REQUESTS_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+)
+EXECUTOR_SOURCE = Path(executor.__file__).read_text(encoding="utf-8")
+HOST_WORKSPACE_ROOT = "STIGMER_HOST_WORKSPACE_ROOT"
+RUNNER_WORKSPACE_ROOT = "STIGMER_WORKSPACE_ROOT"
+
+NO_BASH = b"stigmer-launcher: no bash"
+NO_PYTHON = b"stigmer-launcher: no python3"
+LAUNCHER = (
+    f'command -v bash >/dev/null 2>&1 || {{ echo "{NO_BASH.decode()}"; exit 127; }}; '
+    'command -v python3 >/dev/null 2>&1 && exec python3 -I -S -u -c "$1" "$2"; '
+    f'echo "{NO_PYTHON.decode()}"; exec sleep infinity'
+)
+"""The container's main process: the executor when the image has python3, else a sleeper
+(commands then fall back to one exec each). An image without bash cannot run commands."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who started a sandbox, so a later runner can tell whether it was orphaned."""
+
+    pid: int
+    host: str
+    started: str
+
+    @classmethod
+    def current(cls) -> Owner:
+        return cls(os.getpid(), socket.gethostname(), process_start_time(os.getpid()))
+
+    def is_alive(self) -> bool:
+        if self.host != socket.gethostname():
+            return True  # another machine's runner: not ours to judge
+        return process_start_time(self.pid) == self.started
+
+
+def process_start_time(pid: int) -> str:
+    """The kernel's start time of ``pid`` (``""`` when gone); tells a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def sandbox_user(settings: Settings, workspace: Path | None) -> tuple[int, int]:
+    """The sandbox runs as the workspace's owner, so the files it writes are theirs; never root."""
+    configured = settings.sandbox.user
+    if configured:
+        uid, _, gid = configured.partition(":")
+        try:
+            ids = (int(uid), int(gid or uid))
+        except ValueError:
+            raise InvalidSetting(
+                f"execution.sandbox.user {configured!r}: expected numeric uid or uid:gid"
+            ) from None
+        if ids[0] == 0:
+            raise InvalidSetting("execution.sandbox.user: the sandbox never runs as root (uid 0)")
+        return ids
+    if workspace is not None:
+        stat = workspace.stat()
+        if stat.st_uid != 0:
+            return stat.st_uid, stat.st_gid
+    if os.getuid() != 0:
+        return os.getuid(), os.getgid()
+    return FALLBACK_USER
+
+
+def host_path(path: Path, environ: Mapping[str, str] | None = None) -> str:
+    """The engine's view of ``path`` when the runner itself runs in a container.
+
+    With the host's Docker socket mounted in, bind mounts are resolved on the host:
+    ``STIGMER_HOST_WORKSPACE_ROOT`` is the host directory that appears in the runner at
+    ``STIGMER_WORKSPACE_ROOT`` (default ``/workspace``).
+    """
+    env = os.environ if environ is None else environ
+    host_root = env.get(HOST_WORKSPACE_ROOT)
+    if not host_root:
+        return str(path)
+    runner_root = Path(env.get(RUNNER_WORKSPACE_ROOT) or "/workspace")
+    try:
+        relative = path.relative_to(runner_root)
+    except ValueError:
+        raise InvalidSetting(
+            f"workspace {path} is not under {RUNNER_WORKSPACE_ROOT}={runner_root}, "
+            f"so {HOST_WORKSPACE_ROOT} cannot map it to a host path"
+        ) from None
+    return str(Path(host_root) / relative)
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    """Arguments for docker-py's ``create_container`` and ``create_host_config``."""
+
+    create: dict[str, Any]
+    host: dict[str, Any]
+    uid: int
+    gid: int
+
+
+def plan_container(
+    settings: Settings,
+    *,
+    execution_id: str,
+    workspace: Path | None,
+    env: Mapping[str, str],
+    owner: Owner,
+    pooled: bool,
+) -> ContainerPlan:
+    """The container for one sandbox, with every default spelled out."""
+    sandbox = settings.sandbox
+    if sandbox.workspace != "none" and (workspace is None or not workspace.is_dir()):
+        raise WorkingDirectoryMissing(
+            f"workspace {workspace} does not exist or is not a directory; "
+            "pass an existing --cwd or set execution.sandbox.workspace to none"
+        )
+    uid, gid = sandbox_user(settings, workspace if sandbox.workspace == "bind" else None)
+    environment = {"HOME": HOME}
+    for name in sandbox.env_passthrough:
+        if name in os.environ:
+            environment[name] = os.environ[name]
+    if sandbox.ca_bundle is not None:
+        environment.update(dict.fromkeys(CA_VARIABLES, CA_PATH))
+    environment.update(env)
+    labels = {
+        LABEL: "1",
+        "stigmer.execution-id": execution_id,
+        "stigmer.owner-pid": str(owner.pid),
+        "stigmer.owner-host": owner.host,
+        "stigmer.owner-started": owner.started,
+        "stigmer.created-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "stigmer.image": settings.sandbox_image,
+        "stigmer.pooled": "1" if pooled else "0",
+    }
+    create: dict[str, Any] = {
+        "image": settings.sandbox_image,
+        "command": ["/bin/sh", "-c", LAUNCHER, "stigmer-launcher", EXECUTOR_SOURCE, STATE_FILE],
+        "user": f"{uid}:{gid}",
+        "environment": environment,
+        "labels": labels,
+        "working_dir": WORKSPACE,
+        "stdin_open": True,
+        "tty": False,
+    }
+    return ContainerPlan(create, _host_config(settings, workspace, uid, gid), uid, gid)
+
+
+def _host_config(settings: Settings, workspace: Path | None, uid: int, gid: int) -> dict[str, Any]:
+    sandbox = settings.sandbox
+    binds: dict[str, dict[str, str]] = {}
+    tmpfs = {
+        "/tmp": "rw,nosuid,nodev,mode=1777",
+        HOME: f"rw,nosuid,nodev,uid={uid},gid={gid},mode=0700",
+    }
+    if sandbox.workspace == "bind" and workspace is not None:
+        binds[host_path(workspace)] = {"bind": WORKSPACE, "mode": "rw"}
+    else:
+        tmpfs[WORKSPACE] = f"rw,nosuid,nodev,uid={uid},gid={gid},mode=0755"
+    if sandbox.ca_bundle is not None:
+        if not sandbox.ca_bundle.is_file():
+            raise InvalidSetting(f"execution.sandbox.ca_bundle {sandbox.ca_bundle} is not a file")
+        binds[str(sandbox.ca_bundle.resolve())] = {"bind": CA_PATH, "mode": "ro"}
+    return {
+        "binds": binds,
+        "tmpfs": tmpfs,
+        "read_only": True,
+        "init": True,
+        "auto_remove": settings.cleanup,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "privileged": False,
+        "pids_limit": sandbox.pids_limit,
+        "mem_limit": sandbox.memory,
+        "memswap_limit": sandbox.memory,
+        "nano_cpus": int(sandbox.cpus * 1e9),
+        "network_mode": sandbox.network,
+        "ipc_mode": "private",
+        # The executor's frames are the container's stdout: never store them in a log.
+        "log_config": {"type": "none", "config": {}},
+    }

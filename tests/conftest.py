@@ -1,0 +1,99 @@
+"""Fixtures for tests that need a real Docker engine.
+
+In CI (``CI=true``) a missing engine or image is a failure, never a skip: ``make test``
+runs ``scripts/ensure-docker.sh`` and ``scripts/build-base-image.sh`` first. On a
+developer machine without Docker those tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_IMAGE = os.environ.get("STIGMER_TEST_IMAGE", "stigmer/sandbox-base:bookworm")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI needs a Docker engine and the test image: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def docker_api():
+    import docker
+
+    try:
+        api = docker.APIClient(version="auto")
+        api.ping()
+    except Exception as error:
+        _unavailable(f"Docker engine not reachable ({error}); run scripts/ensure-docker.sh")
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox_image(docker_api) -> str:
+    """The image sandbox tests run on (built offline by scripts/build-base-image.sh)."""
+    import docker
+
+    try:
+        docker_api.inspect_image(TEST_IMAGE)
+    except docker.errors.ImageNotFound:
+        done = subprocess.run(
+            [str(ROOT / "scripts" / "build-base-image.sh"), TEST_IMAGE],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            _unavailable(f"could not build {TEST_IMAGE}: {done.stderr.strip()[-500:]}")
+    return TEST_IMAGE
+
+
+def labelled_containers(api) -> set[str]:
+    """Our containers that this test run could have made: its own, or those of exited processes
+    (the CLI tests' subprocesses); another live runner's containers are not ours to judge."""
+    from agent_runner.backends.docker_spec import Owner
+
+    found = set()
+    for container in api.containers(all=True, filters={"label": "stigmer.sandbox=1"}):
+        labels = container["Labels"]
+        owner = Owner(
+            int(labels["stigmer.owner-pid"]),
+            labels["stigmer.owner-host"],
+            labels["stigmer.owner-started"],
+        )
+        if owner.pid == os.getpid() or not owner.is_alive():
+            found.add(container["Id"])
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_container_left_behind() -> Iterator[None]:
+    """Fail the run if any sandbox container created during it is still there at the end."""
+    try:
+        import docker
+
+        api = docker.APIClient(version="auto")
+        before = labelled_containers(api)
+    except Exception:
+        yield
+        return
+    yield
+    left = labelled_containers(api) - before
+    api.close()
+    assert not left, f"sandbox containers left behind by the tests: {sorted(c[:12] for c in left)}"
+
+
+def sandbox_workspace(path: Path) -> Path:
+    """A workspace owned by a regular user, as on a developer's machine (tests run as root in CI)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.getuid() == 0:
+        os.chown(path, 1000, 1000)
+    return path
