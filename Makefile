@@ -13,7 +13,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The tests talk to a real Docker engine: start one (installing it on Debian as root) and
+# build the offline test image first; both steps are no-ops when already done.
 test: install
+	scripts/ensure-docker.sh
+	scripts/build-base-image.sh >/dev/null
 	$(BIN)/python -m pytest
 
 lint: install

@@ -97,3 +97,17 @@ def sandbox_workspace(path: Path) -> Path:
     if os.getuid() == 0:
         os.chown(path, 1000, 1000)
     return path
+
+
+@pytest.fixture(scope="session")
+def image_without_python(docker_api, sandbox_image) -> str:
+    """The test image minus python3: sandboxes on it take the exec-per-command path."""
+    import io
+
+    tag = "stigmer/test-no-python:local"
+    dockerfile = f"FROM {sandbox_image}\nUSER root\nRUN rm -f /usr/bin/python3*\n"
+    for _ in docker_api.build(
+        fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, decode=True
+    ):
+        pass
+    return tag

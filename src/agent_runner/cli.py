@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -26,6 +27,7 @@ INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(format="agent-runner: %(message)s", level=logging.WARNING)
     parser = _parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
@@ -100,6 +102,16 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=_config_list)
     path = actions.add_parser("path", help="print the config file's path")
     path.set_defaults(handler=lambda _args: _print(str(config_path())))
+
+    sandbox = commands.add_parser("sandbox", help="list and remove sandbox containers")
+    sandbox.set_defaults(handler=lambda _args: _help(sandbox))
+    verbs = sandbox.add_subparsers(title="actions", metavar="ACTION", parser_class=_Parser)
+    listing_sandboxes = verbs.add_parser("ls", help="our sandboxes (labelled stigmer.sandbox)")
+    listing_sandboxes.add_argument("--json", action="store_true")
+    listing_sandboxes.set_defaults(handler=_sandbox_ls)
+    prune = verbs.add_parser("prune", help="remove sandboxes whose runner is gone")
+    prune.add_argument("--all", action="store_true", help="remove every sandbox of ours")
+    prune.set_defaults(handler=_sandbox_prune)
     return parser
 
 
@@ -253,3 +265,57 @@ def _render(value: Any) -> str:
     if isinstance(value, list):
         return json.dumps(_jsonable(value))
     return str(value)
+
+
+def _sandbox_ls(args: argparse.Namespace) -> int:
+    from agent_runner.backends.docker import list_sandboxes
+
+    found = asyncio.run(_with_docker(list_sandboxes))
+    if args.json:
+        rows = [
+            {
+                "id": s.container_id[:12],
+                "name": s.name,
+                "execution_id": s.execution_id,
+                "state": s.state,
+                "image": s.image,
+                "created_at": s.created_at,
+                "owner": f"{s.owner.pid}@{s.owner.host}",
+                "orphaned": s.orphaned,
+            }
+            for s in found
+        ]
+        return _print(json.dumps(rows, indent=2))
+    if not found:
+        return _print("no sandboxes")
+    print(f"{'ID':<13}{'EXECUTION':<20}{'STATE':<10}{'OWNER':<28}{'CREATED':<22}IMAGE")
+    for s in found:
+        owner = f"{s.owner.pid}@{s.owner.host}" + (" (gone)" if s.orphaned else "")
+        print(
+            f"{s.container_id[:12]:<13}{s.execution_id:<20}{s.state:<10}{owner:<28}{s.created_at:<22}{s.image}"
+        )
+    return 0
+
+
+def _sandbox_prune(args: argparse.Namespace) -> int:
+    from agent_runner.backends.docker import prune_orphans
+
+    async def prune(backend: Any) -> Any:
+        return await prune_orphans(backend, everything=args.all)
+
+    removed = asyncio.run(_with_docker(prune))
+    for s in removed:
+        print(
+            f"removed {s.container_id[:12]} ({s.execution_id}, owner {s.owner.pid}@{s.owner.host})"
+        )
+    return _print(f"{len(removed)} sandbox(es) removed")
+
+
+async def _with_docker(action: Callable[[Any], Any]) -> Any:
+    from agent_runner.backends.docker import DockerBackend
+
+    backend = DockerBackend(resolve().settings)
+    try:
+        return await action(backend)
+    finally:
+        await backend.close()

@@ -40,7 +40,14 @@ class Runner:
         self._closed = False
 
     async def __aenter__(self) -> Runner:
+        await self.start()
         return self
+
+    async def start(self) -> None:
+        """Prepare for the configured mode: with a warm pool, start filling it now."""
+        if self.settings.mode is not ExecutionMode.LOCAL and self.settings.sandbox.pool_size:
+            backend = await self.backend(ExecutionMode.SANDBOX)
+            await backend.warm(os.getcwd())
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()

@@ -98,7 +98,6 @@ def test_session_carries_cwd_and_exports_between_invocations(env, tmp_path):
         (["exec", "--env", "NOEQUALS", "true"], {}, "expected NAME=VALUE"),
         (["exec", "--cwd", "/does/not/exist", "true"], {}, "/does/not/exist does not exist"),
         (["exec", "--session", "../escape", "true"], {}, "session id '../escape'"),
-        (["exec", "--mode", "sandbox", "true"], {}, "sandbox mode is not available"),
         (["config", "get", "execution.nope"], {}, "unknown setting"),
         (["config", "set", "execution.mode", "fast"], {}, "expected one of local, sandbox, auto"),
     ],

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_runner import ExecutionMode, Runner, Settings, execute_command
+from agent_runner import Runner, Settings, execute_command
 from agent_runner.errors import InvalidSetting, WorkingDirectoryMissing
 
 
@@ -75,13 +75,6 @@ async def test_signal_death_maps_to_128_plus_signal():
 async def test_unknown_mode_is_a_typed_error():
     with pytest.raises(InvalidSetting, match="expected one of local, sandbox, auto"):
         await execute_command("true", mode="turbo", settings=Settings())
-
-
-async def test_sandbox_mode_is_refused_until_a_backend_exists():
-    from agent_runner.errors import ModeUnavailable
-
-    with pytest.raises(ModeUnavailable, match="--mode local"):
-        await execute_command("true", mode=ExecutionMode.SANDBOX, settings=Settings())
 
 
 def test_huge_output_keeps_the_runner_small(tmp_path):

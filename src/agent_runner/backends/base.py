@@ -93,6 +93,10 @@ class Backend(Protocol):
 
     async def open_shell(self, spec: ShellSpec) -> Shell: ...
 
+    async def warm(self, cwd: str | None) -> None:
+        """Get ready for sessions in ``cwd`` ahead of time (a warm pool); may do nothing."""
+        ...
+
     async def close(self) -> None:
         """Release what the backend holds beyond single shells (clients, warm pools)."""
         ...

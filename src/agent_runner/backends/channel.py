@@ -131,13 +131,17 @@ class ExecutorChannel:
         self._stdout[:] = rest
         return line
 
-    async def _read_more(self) -> None:
+    async def read_raw(self) -> tuple[int, bytes]:
+        """The next piece of the process's output: (1 for stdout or 2 for stderr, bytes)."""
         try:
             header = await self._reader.readexactly(_MULTIPLEX_HEADER.size)
             stream, length = _MULTIPLEX_HEADER.unpack(header)
-            data = await self._reader.readexactly(length)
+            return stream, await self._reader.readexactly(length)
         except (asyncio.IncompleteReadError, ConnectionError) as error:
             raise EOFError("the sandbox process closed its stream") from error
+
+    async def _read_more(self) -> None:
+        stream, data = await self.read_raw()
         if stream == _STDOUT:
             self._stdout += data
         elif stream == _STDERR:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import secrets
 import tarfile
 import tempfile
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -32,6 +34,7 @@ from agent_runner.backends.channel import (
     engine_url_from_environment,
     upgrade,
 )
+from agent_runner.backends.docker_exec import ExecShell
 from agent_runner.backends.docker_spec import (
     LABEL,
     NO_BASH,
@@ -46,6 +49,7 @@ from agent_runner.output import OutputCollector
 from agent_runner.results import Stream
 
 T = TypeVar("T")
+logger = logging.getLogger("agent_runner")
 KILL_GRACE_SECONDS = 2.0
 """How long a killed command may take to report back before its sandbox is given up."""
 UNRESPONSIVE_SECONDS = 10.0
@@ -70,6 +74,7 @@ class Sandbox:
     channel: ExecutorChannel
     uid: int
     gid: int
+    has_executor: bool = True
     state: ShellState = field(default_factory=lambda: ShellState("/workspace", {}))
 
 
@@ -89,11 +94,16 @@ class DockerBackend:
         self._background: set[asyncio.Task[Any]] = set()
         self._pools: dict[str | None, list[Sandbox]] = {}
         self._filling: dict[str | None, asyncio.Task[None]] = {}
+        self._slow_path_noted = False
         self._closed = False
+
+    @property
+    def docker(self) -> Any:
+        return _docker()
 
     # -- engine -----------------------------------------------------------------------
 
-    async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._threads, lambda: function(*args, **kwargs))
 
@@ -104,7 +114,7 @@ class DockerBackend:
                 url = engine_url_from_environment()
                 docker = _docker()
                 try:
-                    self._api = await self._call(docker.APIClient, base_url=url, version="auto")
+                    self._api = await self.call(docker.APIClient, base_url=url, version="auto")
                 except Exception as error:
                     raise SandboxUnavailable(
                         f"Docker engine not reachable at {url}: start Docker, or use --mode local"
@@ -122,7 +132,7 @@ class DockerBackend:
         api = await self.api()
         docker = _docker()
         try:
-            await self._call(api.inspect_image, image)
+            await self.call(api.inspect_image, image)
         except docker.errors.ImageNotFound:
             if not self.settings.auto_pull:
                 raise ImageNotFound(
@@ -130,7 +140,7 @@ class DockerBackend:
                     f"run `docker pull {image}` or set execution.auto_pull true"
                 ) from None
             try:
-                await self._call(api.pull, image)
+                await self.call(api.pull, image)
             except docker.errors.APIError as error:
                 raise ImageNotFound(
                     f"sandbox image {image} is not present and could not be pulled "
@@ -142,7 +152,7 @@ class DockerBackend:
 
     # -- shells -------------------------------------------------------------------------
 
-    async def open_shell(self, spec: ShellSpec) -> DockerShell:
+    async def open_shell(self, spec: ShellSpec) -> DockerShell | ExecShell:
         if self._closed:
             raise SessionClosed("the Docker backend is closed")
         await self.ensure_image()
@@ -151,19 +161,36 @@ class DockerBackend:
         pool = self._pools.get(key)
         sandbox = pool.pop() if pool else None
         if sandbox is None:
-            sandbox = await self._start(spec.execution_id, workspace, pooled=False)
+            sandbox = await self._start_whole(spec.execution_id, workspace, pooled=False)
+        self._refill(key, workspace)
+        if not sandbox.has_executor:
+            return self._slow_shell(sandbox, spec)
         try:
             if spec.env or spec.unset:
-                await sandbox.channel.send(
-                    {"op": "env", "set": dict(spec.env), "unset": sorted(spec.unset)}
-                )
+                request = {"op": "env", "set": dict(spec.env), "unset": sorted(spec.unset)}
+                await sandbox.channel.send(request)
             if self.settings.sandbox.workspace == "copy" and workspace is not None:
                 await self._copy_in(sandbox, workspace)
         except BaseException:
             self.discard(sandbox)
             raise
-        self._refill(key, workspace)
         return DockerShell(self, sandbox)
+
+    def _slow_shell(self, sandbox: Sandbox, spec: ShellSpec) -> ExecShell:
+        if self.settings.sandbox.workspace == "copy":
+            self.discard(sandbox)
+            raise SandboxUnavailable(
+                f"image {self.settings.sandbox_image} has no python3, which the copy workspace "
+                "needs; use workspace bind or none, or an image with python3"
+            )
+        if not self._slow_path_noted:
+            self._slow_path_noted = True
+            logger.warning(
+                "image %s has no python3: each command runs through its own docker exec "
+                "(tens of ms each instead of a few); add python3 to the image for the fast path",
+                self.settings.sandbox_image,
+            )
+        return ExecShell(self, sandbox, spec.env)
 
     async def warm(self, cwd: str | None) -> None:
         """Start filling the warm pool for ``cwd``'s workspace (returns at once)."""
@@ -189,13 +216,28 @@ class DockerBackend:
         async def fill() -> None:
             pool = self._pools.setdefault(key, [])
             while not self._closed and len(pool) < wanted:
-                sandbox = await self._start("pool", workspace, pooled=True)
+                sandbox = await self._start_whole("pool", workspace, pooled=True)
                 if self._closed:
                     self.discard(sandbox)
                     return
                 pool.append(sandbox)
 
         self._filling[key] = self._spawn(fill())
+
+    async def _start_whole(
+        self, execution_id: str, workspace: Path | None, *, pooled: bool
+    ) -> Sandbox:
+        """Start a sandbox even if the caller is cancelled meanwhile, then remove it.
+
+        An engine call abandoned half-way would leave a container nobody knows the id of.
+        """
+        task = asyncio.ensure_future(self._start(execution_id, workspace, pooled=pooled))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with suppress(Exception):
+                self.discard(await task)
+            raise
 
     async def _start(self, execution_id: str, workspace: Path | None, *, pooled: bool) -> Sandbox:
         api = await self.api()
@@ -211,7 +253,7 @@ class DockerBackend:
         host_config = api.create_host_config(**plan.host)
         docker = _docker()
         try:
-            created = await self._call(
+            created = await self.call(
                 api.create_container, **plan.create, host_config=host_config, name=name
             )
         except docker.errors.APIError as error:
@@ -219,8 +261,8 @@ class DockerBackend:
         container_id: str = created["Id"]
         try:
             channel = await self._attach(container_id)
-            await self._call(api.start, container_id)
-            await self._handshake(channel, container_id)
+            await self.call(api.start, container_id)
+            has_executor = await self._handshake(channel, container_id)
         except BaseException as error:
             self._remove_later(container_id)
             if isinstance(error, docker.errors.APIError):
@@ -228,20 +270,25 @@ class DockerBackend:
                     f"could not start a sandbox: {_first_line(error)}"
                 ) from None
             raise
-        return Sandbox(container_id, channel, plan.uid, plan.gid)
+        return Sandbox(container_id, channel, plan.uid, plan.gid, has_executor)
 
     async def _attach(self, container_id: str) -> ExecutorChannel:
+        path = f"/containers/{container_id}/attach?stream=1&stdin=1&stdout=1&stderr=1"
+        return ExecutorChannel(*await self.open_stream(path))
+
+    async def open_stream(
+        self, path: str, body: dict[str, Any] | None = None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """An upgraded Engine API connection for ``path`` (attach, exec start)."""
         if self._address is None:
             raise SandboxUnavailable(
-                f"cannot attach to sandboxes through {engine_url_from_environment()}: "
+                f"cannot stream from sandboxes through {engine_url_from_environment()}: "
                 "use a unix socket or a plain tcp:// DOCKER_HOST"
             )
-        version = self._api.api_version
-        path = f"/v{version}/containers/{container_id}/attach?stream=1&stdin=1&stdout=1&stderr=1"
-        reader, writer = await upgrade(self._address, path)
-        return ExecutorChannel(reader, writer)
+        return await upgrade(self._address, f"/v{self._api.api_version}{path}", body)
 
-    async def _handshake(self, channel: ExecutorChannel, container_id: str) -> None:
+    async def _handshake(self, channel: ExecutorChannel, container_id: str) -> bool:
+        """Whether the executor runs (else the image lacks python3 and a sleeper holds on)."""
         try:
             opening = await asyncio.wait_for(channel.opening(), 60)
         except (EOFError, TimeoutError):
@@ -254,10 +301,7 @@ class DockerBackend:
             raise SandboxUnavailable(
                 f"image {self.settings.sandbox_image} has no bash; sandbox images need bash"
             )
-        if opening == NO_PYTHON:
-            raise SandboxUnavailable(
-                f"image {self.settings.sandbox_image} has no python3 for the sandbox executor"
-            )
+        return opening != NO_PYTHON
 
     async def _copy_in(self, sandbox: Sandbox, workspace: Path) -> None:
         """Copy the workspace into the sandbox (strategy ``copy``: the host is never written).
@@ -272,12 +316,12 @@ class DockerBackend:
             spool.seek(0)
             return spool
 
-        spool = await self._call(archive)
+        spool = await self.call(archive)
         try:
             size = spool.seek(0, io.SEEK_END)
             spool.seek(0)
             await sandbox.channel.send({"op": "put", "path": WORKSPACE, "size": size})
-            while chunk := await self._call(spool.read, 1 << 20):
+            while chunk := await self.call(spool.read, 1 << 20):
                 await sandbox.channel.write(chunk)
         finally:
             spool.close()
@@ -306,7 +350,7 @@ class DockerBackend:
     async def remove(self, container_id: str) -> None:
         docker = _docker()
         try:
-            await self._call(self._api.remove_container, container_id, force=True, v=True)
+            await self.call(self._api.remove_container, container_id, force=True, v=True)
         except docker.errors.NotFound:
             return
         except docker.errors.APIError as error:
@@ -332,7 +376,7 @@ class DockerBackend:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         if self._api is not None:
-            await self._call(self._api.close)
+            await self.call(self._api.close)
         self._threads.shutdown(wait=False)
 
 
@@ -436,14 +480,28 @@ class DockerShell:
             self._backend.discard(self._sandbox)
 
 
-async def prune_orphans(backend: DockerBackend, *, everything: bool = False) -> list[str]:
-    """Remove our containers whose runner is gone (or all of ours); return their ids.
+@dataclass(frozen=True)
+class SandboxInfo:
+    """One of our containers, as ``agent-runner sandbox ls`` shows it."""
 
-    Only containers labelled ``stigmer.sandbox`` are ever looked at.
-    """
+    container_id: str
+    name: str
+    execution_id: str
+    state: str
+    image: str
+    created_at: str
+    owner: Owner
+
+    @property
+    def orphaned(self) -> bool:
+        return not self.owner.is_alive()
+
+
+async def list_sandboxes(backend: DockerBackend) -> list[SandboxInfo]:
+    """Containers labelled ``stigmer.sandbox`` (never anyone else's)."""
     api = await backend.api()
-    containers = await backend._call(api.containers, all=True, filters={"label": f"{LABEL}=1"})
-    doomed = []
+    containers = await backend.call(api.containers, all=True, filters={"label": f"{LABEL}=1"})
+    found = []
     for container in containers:
         labels = container.get("Labels") or {}
         owner = Owner(
@@ -451,11 +509,25 @@ async def prune_orphans(backend: DockerBackend, *, everything: bool = False) -> 
             labels.get("stigmer.owner-host", ""),
             labels.get("stigmer.owner-started", ""),
         )
-        if everything or not owner.is_alive():
-            doomed.append(container["Id"])
-    await asyncio.gather(
-        *(backend.remove(container_id) for container_id in doomed), return_exceptions=True
-    )
+        names = container.get("Names") or ["?"]
+        found.append(
+            SandboxInfo(
+                container["Id"],
+                names[0].lstrip("/"),
+                labels.get("stigmer.execution-id", ""),
+                container.get("State", ""),
+                labels.get("stigmer.image", container.get("Image", "")),
+                labels.get("stigmer.created-at", ""),
+                owner,
+            )
+        )
+    return found
+
+
+async def prune_orphans(backend: DockerBackend, *, everything: bool = False) -> list[SandboxInfo]:
+    """Remove our containers whose runner is gone (or, with ``everything``, all of ours)."""
+    doomed = [s for s in await list_sandboxes(backend) if everything or s.orphaned]
+    await asyncio.gather(*(backend.remove(s.container_id) for s in doomed), return_exceptions=True)
     return doomed
 
 

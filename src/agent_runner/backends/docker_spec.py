@@ -184,13 +184,13 @@ def _host_config(settings: Settings, workspace: Path | None, uid: int, gid: int)
     sandbox = settings.sandbox
     binds: dict[str, dict[str, str]] = {}
     tmpfs = {
-        "/tmp": "rw,nosuid,nodev,mode=1777",
-        HOME: f"rw,nosuid,nodev,uid={uid},gid={gid},mode=0700",
+        "/tmp": "rw,exec,nosuid,nodev,mode=1777",
+        HOME: f"rw,exec,nosuid,nodev,uid={uid},gid={gid},mode=0700",
     }
     if sandbox.workspace == "bind" and workspace is not None:
         binds[host_path(workspace)] = {"bind": WORKSPACE, "mode": "rw"}
     else:
-        tmpfs[WORKSPACE] = f"rw,nosuid,nodev,uid={uid},gid={gid},mode=0755"
+        tmpfs[WORKSPACE] = f"rw,exec,nosuid,nodev,uid={uid},gid={gid},mode=0755"
     if sandbox.ca_bundle is not None:
         if not sandbox.ca_bundle.is_file():
             raise InvalidSetting(f"execution.sandbox.ca_bundle {sandbox.ca_bundle} is not a file")

@@ -212,5 +212,8 @@ class LocalBackend:
     async def open_shell(self, spec: ShellSpec) -> LocalShell:
         return LocalShell(spec)
 
+    async def warm(self, cwd: str | None) -> None:
+        return None
+
     async def close(self) -> None:
         return None
