@@ -87,6 +87,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("command", help="the command, exactly as bash -c would take it")
     run.set_defaults(handler=_exec)
 
+    explain = commands.add_parser(
+        "explain",
+        help="show where AUTO mode would run a command, and why (runs nothing)",
+        description="Print AUTO mode's decision for COMMAND without running it.",
+    )
+    explain.add_argument("--cwd", help="the workspace the command would run in (default: here)")
+    explain.add_argument(
+        "--requirements", metavar="FILE", help="as if this requirements file was given"
+    )
+    explain.add_argument("--json", action="store_true", help="print the decision as JSON")
+    explain.add_argument("command")
+    explain.set_defaults(handler=_explain)
+
     config = commands.add_parser("config", help="read and change settings")
     config.set_defaults(handler=lambda _args: _help(config))
     actions = config.add_subparsers(title="actions", metavar="ACTION", parser_class=_Parser)
@@ -129,6 +142,11 @@ def _exec(args: argparse.Namespace) -> int:
     overrides = {"mode": args.mode, "timeout": args.timeout}
     names = {"mode": "--mode", "timeout": "--timeout"}
     settings = resolve(overrides, override_names=names).settings
+    if args.session and settings.mode is not ExecutionMode.LOCAL:
+        raise InvalidSetting(
+            f"--session carries state between invocations in local mode only (mode is "
+            f"{settings.mode.value}); in other modes keep one Runner session open from Python"
+        )
     env = dict(_parse_assignment(item) for item in args.env)
     return asyncio.run(_run(settings, args, env))
 
@@ -319,3 +337,15 @@ async def _with_docker(action: Callable[[Any], Any]) -> Any:
         return await action(backend)
     finally:
         await backend.close()
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from agent_runner.policy import decide
+
+    settings = resolve().settings
+    decision = decide(
+        args.command, requirements=args.requirements, cwd=args.cwd, auto=settings.auto
+    )
+    if args.json:
+        return _print(json.dumps(decision.to_dict(), indent=2))
+    return _print(f"auto -> {decision.mode.value}: {decision.reason}")

@@ -23,6 +23,7 @@ from agent_runner.config import ExecutionMode, Settings, current_settings
 from agent_runner.errors import AgentRunnerError, InvalidSetting, SessionClosed
 from agent_runner.output import OutputCollector
 from agent_runner.results import ExecutionResult, OutputCallback, OutputChunk, Stream
+from agent_runner.shared_state import SharedState
 
 PathLike = str | os.PathLike[str]
 _EXECUTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -166,6 +167,11 @@ class Session:
         self._cwd = os.fspath(cwd) if cwd is not None else None
         self._env = dict(env or {})
         self._unset: frozenset[str] = frozenset()
+        self._shared = (
+            SharedState(os.path.abspath(self._cwd or os.getcwd()))
+            if mode is ExecutionMode.AUTO
+            else None
+        )
         self._persistent = persistent
         self._shells: dict[ExecutionMode, Shell] = {}
         self._lock = asyncio.Lock()
@@ -221,6 +227,7 @@ class Session:
         on_output: OutputCallback | None,
     ) -> ExecutionResult:
         shell = await self._shell(mode)
+        before = shell.state
         settings = self.runner.settings
         output = OutputCollector(settings.max_output_bytes, on_output)
         request = CommandRequest(command, timeout if timeout is not None else settings.timeout, env)
@@ -230,6 +237,8 @@ class Session:
             await output.flush()
         finally:
             await output.close()
+        if self._shared is not None:
+            await self._share(mode, before, shell.state)
         return ExecutionResult(
             command=command,
             exit_code=outcome.exit_code,
@@ -252,10 +261,29 @@ class Session:
             return self.mode, None
         from agent_runner.policy import decide
 
+        assert self._shared is not None
+        local = self._shells.get(ExecutionMode.LOCAL)
+        start = (
+            local.state.cwd
+            if local is not None
+            else self._shared.cwd_for(ExecutionMode.LOCAL) or self._shared.host_workspace
+        )
         decision = decide(
-            command, requirements=requirements, cwd=self._cwd, auto=self.runner.settings.auto
+            command,
+            requirements=requirements,
+            cwd=start,
+            workspace=self._shared.host_workspace,
+            auto=self.runner.settings.auto,
         )
         return decision.mode, decision.reason
+
+    async def _share(self, mode: ExecutionMode, before: ShellState, after: ShellState) -> None:
+        """Carry what the command changed to the session's other shell (AUTO mode)."""
+        assert self._shared is not None
+        changes = self._shared.record(mode, before, after)
+        for other_mode, other in self._shells.items():
+            if other_mode is not mode:
+                await other.adjust(self._shared.cwd_for(other_mode), changes)
 
     async def _shell(self, mode: ExecutionMode) -> Shell:
         if mode not in self._shells:
@@ -268,7 +296,10 @@ class Session:
                 self._unset,
                 self._persistent,
             )
-            self._shells[mode] = await backend.open_shell(spec)
+            shell = await backend.open_shell(spec)
+            self._shells[mode] = shell
+            if self._shared is not None:
+                await shell.adjust(self._shared.cwd_for(mode), self._shared.variables)
         return self._shells[mode]
 
     async def start(self, mode: ExecutionMode | None = None) -> str:

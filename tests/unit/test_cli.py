@@ -156,3 +156,35 @@ def test_version(env):
     done = cli(env, "--version")
     assert done.returncode == 0
     assert done.stdout.startswith("agent-runner ")
+
+
+def test_explain_prints_the_decision_without_running(env, tmp_path):
+    marker = tmp_path / "ran"
+    done = cli(env, "explain", f"pip install requests && touch {marker}")
+    assert done.returncode == 0
+    assert done.stdout.startswith('auto -> sandbox: "pip install requests" installs packages')
+    assert not marker.exists()
+    local = json.loads(
+        cli(env, "explain", "--json", "--cwd", str(tmp_path), "ls -la | grep x").stdout
+    )
+    assert local == {"mode": "local", "reason": local["reason"], "rule": "default", "trigger": None}
+
+
+def test_explain_honours_user_rules_from_the_config_file(env):
+    Path(env["STIGMER_CONFIG"]).write_text(
+        "backend:\n  local:\n    execution:\n      auto:\n        rules:\n"
+        "          - prefix: make deploy\n            mode: sandbox\n            examples: [make deploy prod]\n"
+    )
+    done = json.loads(cli(env, "explain", "--json", "make deploy prod").stdout)
+    assert (done["mode"], done["rule"]) == ("sandbox", "user-rule")
+
+
+def test_user_rule_whose_example_does_not_match_is_refused_at_load(env):
+    Path(env["STIGMER_CONFIG"]).write_text(
+        "backend:\n  local:\n    execution:\n      auto:\n        rules:\n"
+        "          - prefix: npm test\n            mode: local\n            examples: [npm run test]\n"
+    )
+    done = cli(env, "explain", "ls")
+    assert done.returncode == 2
+    assert "does not match" in done.stderr
+    assert done.stderr.count("\n") == 1

@@ -28,6 +28,12 @@ class ShellState:
     cwd: str
     env: Mapping[str, str]
 
+    def adjusted(self, cwd: str | None, changes: Mapping[str, str | None]) -> ShellState:
+        env = {**self.env, **{k: v for k, v in changes.items() if v is not None}}
+        for name in (k for k, v in changes.items() if v is None):
+            env.pop(name, None)
+        return ShellState(cwd or self.cwd, env)
+
 
 def parse_state(raw: bytes) -> ShellState | None:
     """Read what :data:`STATE_WRAPPER` wrote; ``None`` when the command never got there."""
@@ -82,6 +88,11 @@ class Shell(Protocol):
         ...
 
     async def run(self, request: CommandRequest, output: OutputCollector) -> CommandOutcome: ...
+
+    async def adjust(self, cwd: str | None, changes: Mapping[str, str | None]) -> None:
+        """Move to ``cwd`` (when given) and set (or, for ``None``, unset) variables: what a
+        command in the session's other shell changed (AUTO mode)."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -19,7 +19,7 @@ import os
 import secrets
 import tarfile
 import tempfile
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -396,6 +396,16 @@ class DockerShell:
     @property
     def state(self) -> ShellState:
         return self._sandbox.state
+
+    async def adjust(self, cwd: str | None, changes: Mapping[str, str | None]) -> None:
+        request = {
+            "op": "env",
+            "set": {k: v for k, v in changes.items() if v is not None},
+            "unset": [k for k, v in changes.items() if v is None],
+            "cwd": cwd,
+        }
+        await self._sandbox.channel.send(request)
+        self._sandbox.state = self._sandbox.state.adjusted(cwd, changes)
 
     async def run(self, request: CommandRequest, output: OutputCollector) -> CommandOutcome:
         if self._closed:

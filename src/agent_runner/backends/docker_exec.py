@@ -62,6 +62,9 @@ class ExecShell:
     def state(self) -> ShellState:
         return self._state
 
+    async def adjust(self, cwd: str | None, changes: Mapping[str, str | None]) -> None:
+        self._state = self._state.adjusted(cwd, changes)
+
     async def run(self, request: CommandRequest, output: OutputCollector) -> CommandOutcome:
         if self._closed:
             raise SessionClosed("this session's sandbox is closed")

@@ -14,7 +14,7 @@ shared pieces (the state wrapper, the frame format) from here, so both ends agre
 Protocol. Requests are JSON lines on stdin:
   {"op": "run", "command": str, "timeout": float|null, "env": {..}}   one at a time
   {"op": "kill"}                                                    kill the running command
-  {"op": "env", "set": {..}, "unset": [..]}                        change the session's variables
+  {"op": "env", "set": {..}, "unset": [..], "cwd": str|null}      change variables and directory
   {"op": "put", "path": str, "size": int} + that many tar bytes   unpack (as the sandbox user)
 Replies are frames on stdout: one kind byte, a 4-byte big-endian length, the payload:
   H hello (JSON)   O stdout bytes   E stderr bytes
@@ -241,6 +241,7 @@ class Executor:
             self.env.update(request.get("set") or {})
             for name in request.get("unset") or []:
                 self.env.pop(name, None)
+            self.cwd = request.get("cwd") or self.cwd
         elif op == "put":
             spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed once unpacked
             self.upload = _Upload(request["path"], int(request["size"]), spool)

@@ -1,0 +1,99 @@
+"""AUTO on a real engine: each command runs where the policy says, as one shell."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent_runner import ExecutionMode, Runner, Settings
+from tests.conftest import sandbox_workspace
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    return sandbox_workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def settings(sandbox_image) -> Settings:
+    return Settings(mode="auto", sandbox_image=sandbox_image, auto_pull=False)
+
+
+async def test_each_command_runs_where_the_policy_says_with_the_reason(settings, workspace):
+    async with Runner(settings) as runner, runner.session(cwd=workspace) as session:
+        local = await session.run("echo read-only; hostname")
+        risky = await session.run("sudo -n true 2>/dev/null; hostname")
+    assert (local.mode, risky.mode) == (ExecutionMode.LOCAL, ExecutionMode.SANDBOX)
+    assert local.stdout.splitlines()[1] == os.uname().nodename
+    assert risky.stdout.strip() != os.uname().nodename
+    assert risky.reason is not None
+    assert "sudo" in risky.reason
+    assert local.reason is not None
+    assert risky.sandbox_id is not None
+    assert local.sandbox_id is None
+
+
+async def test_directory_and_variables_carry_over_both_ways(settings, workspace):
+    async with Runner(settings) as runner, runner.session(cwd=workspace) as session:
+        first = await session.run("mkdir -p sub/deeper && cd sub && export FROM_HOST=1")
+        assert first.mode is ExecutionMode.LOCAL
+        in_sandbox = await session.run(
+            'sudo -n true 2>/dev/null; pwd; echo "$FROM_HOST"; cd deeper && export FROM_SANDBOX=2'
+        )
+        assert in_sandbox.mode is ExecutionMode.SANDBOX
+        assert in_sandbox.stdout.splitlines()[:2] == ["/workspace/sub", "1"]
+        back = await session.run('pwd; echo "$FROM_HOST $FROM_SANDBOX"')
+        assert back.mode is ExecutionMode.LOCAL
+        assert back.stdout.splitlines() == [str(workspace / "sub" / "deeper"), "1 2"]
+
+
+async def test_host_path_variable_never_reaches_the_sandbox(settings, workspace, monkeypatch):
+    monkeypatch.setenv("HOST_ONLY_SECRET", "s3cret")
+    async with Runner(settings) as runner, runner.session(cwd=workspace) as session:
+        await session.run("export PATH=/opt/host-only:$PATH; export SHARED=yes")
+        result = await session.run(
+            'sudo -n true 2>/dev/null; echo "$PATH|${HOST_ONLY_SECRET-none}|$SHARED"'
+        )
+    path, secret, shared = result.stdout.strip().split("|")
+    assert "/opt/host-only" not in path
+    assert (secret, shared) == ("none", "yes")
+
+
+async def test_leaving_the_workspace_on_the_host_is_judged_from_there(settings, workspace):
+    async with Runner(settings) as runner, runner.session(cwd=workspace) as session:
+        await session.run("cd /")
+        decision = await session.run("touch should-not-exist-on-host-root 2>/dev/null; echo done")
+    assert decision.mode is ExecutionMode.SANDBOX
+    assert not Path("/should-not-exist-on-host-root").exists()  # noqa: ASYNC240
+
+
+def test_cli_prints_the_decision_on_stderr_unless_quiet(sandbox_image, workspace, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")}
+    env.update(
+        STIGMER_CONFIG=str(tmp_path / "config.yaml"),
+        STIGMER_SANDBOX_IMAGE=sandbox_image,
+        STIGMER_SANDBOX_AUTO_PULL="false",
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "agent_runner", "exec", "--mode", "auto", *args],
+            env=env,
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    local = run("ls")
+    assert local.returncode == 0
+    assert local.stderr.startswith("auto -> local: ")
+    sandboxed = run("pip install six >/dev/null 2>&1; echo ran")
+    assert sandboxed.stdout == "ran\n"
+    assert sandboxed.stderr.startswith('auto -> sandbox: "pip install six" installs packages')
+    quiet = run("--quiet", "ls")
+    assert quiet.stderr == ""
