@@ -20,7 +20,7 @@ from typing import Any
 from agent_runner.backends.base import Backend, CommandRequest, Shell, ShellSpec, ShellState
 from agent_runner.backends.registry import local_backend, sandbox_backend
 from agent_runner.config import ExecutionMode, Settings, current_settings
-from agent_runner.errors import AgentRunnerError, InvalidSetting, SessionClosed
+from agent_runner.errors import AgentRunnerError, InvalidSetting, ModeUnavailable, SessionClosed
 from agent_runner.output import OutputCollector
 from agent_runner.results import ExecutionResult, OutputCallback, OutputChunk, Stream
 from agent_runner.shared_state import SharedState
@@ -211,6 +211,8 @@ class Session:
             self.idle_since = None
             try:
                 mode, reason = self._choose_mode(command, requirements)
+                if mode is ExecutionMode.SANDBOX:
+                    reject_requirements(requirements)
                 if on_decision is not None:
                     on_decision(mode, reason)
                 return await self._run(command, mode, reason, timeout, env or {}, on_output)
@@ -386,3 +388,17 @@ async def execute_command(
             on_output=on_output,
             requirements=requirements,
         )
+
+
+def reject_requirements(requirements: PathLike | None) -> None:
+    """Custom requirements need an image layered with them, which is not built yet; running
+    without them would hide that, so it is an error."""
+    if requirements is None:
+        return
+    path = os.fspath(requirements)
+    if not os.path.isfile(path):
+        raise InvalidSetting(f"requirements file {path} does not exist")
+    raise ModeUnavailable(
+        f"sandboxes with custom requirements ({path}) are not supported yet: build an image "
+        "FROM the sandbox image that installs them and set execution.sandbox_image to it"
+    )

@@ -7,12 +7,11 @@ working; new code should use ``Runner`` and ``Session`` directly. Commands given
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from agent_runner.config import ExecutionMode, Settings
 from agent_runner.results import ExecutionResult
-from agent_runner.runner import PathLike, Runner, Session
+from agent_runner.runner import PathLike, Runner, Session, reject_requirements
 from agent_runner.runner import execute_command as _execute_once
 
 _runner: Runner | None = None
@@ -71,17 +70,19 @@ def detect_execution_mode(
 
 async def ensure_sandbox_image(settings: Settings | None = None) -> str:
     """Make the sandbox image present (local, else pulled); return its reference."""
-    runner = Runner(settings) if settings is not None else _shared_runner()
-    backend = await runner.backend(ExecutionMode.SANDBOX)
-    image: str = await backend.ensure_image()  # type: ignore[attr-defined]
-    return image
+    from agent_runner.backends.docker import DockerBackend
+
+    backend = DockerBackend(settings or _shared_runner().settings)
+    try:
+        return await backend.ensure_image()
+    finally:
+        await backend.close()
 
 
-async def create_sandbox_container(
-    execution_id: str, requirements: PathLike | None = None, *, env: Mapping[str, str] | None = None
-) -> str:
+async def create_sandbox_container(execution_id: str, requirements: PathLike | None = None) -> str:
     """Start the sandbox of session ``execution_id`` now; return its id."""
     session = _session(execution_id, ExecutionMode.SANDBOX)
+    reject_requirements(requirements)
     return await session.start(ExecutionMode.SANDBOX)
 
 

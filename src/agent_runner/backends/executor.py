@@ -49,18 +49,21 @@ CHUNK = 65536
 STATE_WRAPPER = (
     "__stigmer_state=$1 __stigmer_command=$2; shift 2; "
     "__stigmer_save() { "
+    'builtin compgen -e >| "$__stigmer_state"; '
+    'builtin mapfile -t __stigmer_names < "$__stigmer_state"; '
     "{ builtin printf '%s\\0' \"$PWD\"; "
-    "for __stigmer_name in $(builtin compgen -e); do "
+    'for __stigmer_name in "${__stigmer_names[@]}"; do '
     'builtin printf \'%s=%s\\0\' "$__stigmer_name" "${!__stigmer_name}"; done; '
-    '} >| "$__stigmer_state" 2>/dev/null; }; '
+    '} >| "$__stigmer_state"; } 2>/dev/null; '
     'trap __stigmer_save EXIT; eval "$__stigmer_command"'
 )
 """Runs a command exactly as ``bash -c`` would, then records where it left the shell.
 
 The command travels as a positional argument and is run by ``eval``, so no quoting is ever
 applied to it. The EXIT trap writes the final working directory and the exported
-variables (NUL-separated, built-ins only, so it costs no extra process) to the state file
-named by the first argument, also when the command calls ``exit``.
+variables (NUL-separated) to the state file named by the first argument, also when the
+command calls ``exit``. It uses built-ins only (the names go through the file itself
+rather than a ``$(...)``), so recording the state costs no extra process.
 """
 
 SACRIFICE_FIRST = "{ builtin echo 1000 >| /proc/self/oom_score_adj; } 2>/dev/null; "

@@ -1,0 +1,89 @@
+"""The basic sandbox image, built from sandbox/Dockerfile.sandbox.basic, used for real."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from agent_runner import ExecutionMode, Runner, Settings
+from tests.conftest import ROOT, sandbox_workspace
+
+pytestmark = pytest.mark.docker
+BASIC_TAG = "stigmer/agent-sandbox:test"
+
+
+@pytest.fixture(scope="session")
+def basic_image(docker_api, sandbox_image) -> str:
+    """Built on the offline base, as CI and a machine without registry access must."""
+    log = []
+    for event in docker_api.build(
+        path=str(ROOT / "sandbox"),
+        dockerfile="Dockerfile.sandbox.basic",
+        tag=BASIC_TAG,
+        buildargs={"BASE_IMAGE": sandbox_image},
+        rm=True,
+        forcerm=True,
+        decode=True,
+    ):
+        log.append(event.get("stream") or event.get("error") or "")
+        if "error" in event:
+            pytest.fail(f"Dockerfile.sandbox.basic does not build: {''.join(log)[-2000:]}")
+    return BASIC_TAG
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    return sandbox_workspace(tmp_path / "ws")
+
+
+async def test_basic_image_has_its_tools_and_runs_as_a_user(basic_image, workspace):
+    settings = Settings(mode="sandbox", sandbox_image=basic_image, auto_pull=False)
+    async with Runner(settings) as runner:
+        result = await runner.run(
+            "id -u; python --version; node --version; npm --version; git --version; jq --version; "
+            "python3 -c 'import requests, yaml; print(\"libs ok\")'",
+            cwd=workspace,
+        )
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == str(workspace.stat().st_uid) != "0"
+    assert lines[1].startswith("Python 3.11")
+    assert lines[2].startswith("v")
+    assert lines[-1] == "libs ok"
+
+
+async def test_pip_install_works_as_non_root_on_a_read_only_root(basic_image, workspace):
+    settings = Settings(mode="sandbox", sandbox_image=basic_image, auto_pull=False)
+    async with Runner(settings) as runner, runner.session(cwd=workspace) as session:
+        installed = await session.run("pip install --quiet six==1.16.0", timeout=300)
+        assert installed.exit_code == 0, installed.stderr
+        used = await session.run("python3 -c 'import six; print(six.__version__)'")
+        assert used.stdout == "1.16.0\n"
+
+
+def test_auto_mode_end_to_end_from_the_cli(basic_image, workspace, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")}
+    env.update(
+        STIGMER_CONFIG=str(tmp_path / "config.yaml"),
+        STIGMER_SANDBOX_IMAGE=basic_image,
+        STIGMER_SANDBOX_AUTO_PULL="false",
+    )
+
+    def auto(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "agent_runner", "exec", "--mode", "auto", "--json", command],
+            env=env,
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    import json
+
+    read_only = json.loads(auto("ls -a").stdout)
+    assert (read_only["mode"], read_only["exit_code"]) == (ExecutionMode.LOCAL, 0)
+    install = json.loads(auto("pip install --quiet six && python3 -c 'import six'").stdout)
+    assert (install["mode"], install["exit_code"]) == (ExecutionMode.SANDBOX, 0), install["stderr"]
+    assert install["reason"] == '"pip install --quiet six" installs packages'
