@@ -41,6 +41,19 @@ def parse_state(raw: bytes) -> ShellState | None:
     return ShellState(*state) if state is not None else None
 
 
+class HostKeptState:
+    """For shells whose cwd and variables are kept on the runner's side between commands."""
+
+    _state: ShellState
+
+    @property
+    def state(self) -> ShellState:
+        return self._state
+
+    async def adjust(self, cwd: str | None, changes: Mapping[str, str | None]) -> None:
+        self._state = self._state.adjusted(cwd, changes)
+
+
 @dataclass(frozen=True)
 class CommandRequest:
     """One command for a shell."""

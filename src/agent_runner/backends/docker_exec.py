@@ -15,7 +15,13 @@ from collections.abc import Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
-from agent_runner.backends.base import CommandOutcome, CommandRequest, ShellState, carry_over
+from agent_runner.backends.base import (
+    CommandOutcome,
+    CommandRequest,
+    HostKeptState,
+    ShellState,
+    carry_over,
+)
 from agent_runner.backends.channel import ExecutorChannel
 from agent_runner.backends.executor import DRAIN_SECONDS, STATE_WRAPPER, parse_state
 from agent_runner.errors import SessionClosed
@@ -45,7 +51,7 @@ KILL = (
 complain on the command's stderr)."""
 
 
-class ExecShell:
+class ExecShell(HostKeptState):
     """A sandbox whose commands each run through their own exec."""
 
     def __init__(self, backend: DockerBackend, sandbox: Sandbox, env: Mapping[str, str]) -> None:
@@ -57,13 +63,6 @@ class ExecShell:
     @property
     def sandbox_id(self) -> str:
         return self._sandbox.container_id[:12]
-
-    @property
-    def state(self) -> ShellState:
-        return self._state
-
-    async def adjust(self, cwd: str | None, changes: Mapping[str, str | None]) -> None:
-        self._state = self._state.adjusted(cwd, changes)
 
     async def run(self, request: CommandRequest, output: OutputCollector) -> CommandOutcome:
         if self._closed:

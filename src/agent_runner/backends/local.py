@@ -21,6 +21,7 @@ from agent_runner.backends.base import (
     STATE_WRAPPER,
     CommandOutcome,
     CommandRequest,
+    HostKeptState,
     ShellSpec,
     ShellState,
     carry_over,
@@ -71,7 +72,7 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-class LocalShell:
+class LocalShell(HostKeptState):
     """A host shell for one session (or one command)."""
 
     sandbox_id = None
@@ -87,13 +88,6 @@ class LocalShell:
         self._state_dir = tempfile.mkdtemp(prefix="stigmer-shell-") if spec.persistent else None
         self._groups: set[int] = set()
         self._closed = False
-
-    @property
-    def state(self) -> ShellState:
-        return self._state
-
-    async def adjust(self, cwd: str | None, changes: Mapping[str, str | None]) -> None:
-        self._state = self._state.adjusted(cwd, changes)
 
     async def run(self, request: CommandRequest, output: OutputCollector) -> CommandOutcome:
         if self._closed:
