@@ -32,8 +32,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 from collections.abc import Mapping
 from contextlib import suppress
@@ -151,22 +149,38 @@ class _Upload:
 
 
 def _unpack(archive: IO[bytes], destination: str) -> None:
-    """Unpack a tar into ``destination``, refusing members that would land outside it."""
+    """Unpack a tar into ``destination``, refusing members that would land outside it.
+
+    Raises ``ValueError`` for an archive it refuses or cannot read.
+    """
+    import tarfile  # only uploads need it; start-up stays short
+
     root = os.path.realpath(destination)
-    with tarfile.open(fileobj=archive, mode="r:") as tar:
-        members = tar.getmembers()
-        for member in members:
-            target = os.path.realpath(os.path.join(root, member.name))
-            if not (target == root or target.startswith(root + os.sep)):
-                raise ValueError(f"{member.name} would leave {destination}")
-            if not (member.isfile() or member.isdir() or member.issym()):
-                raise ValueError(f"{member.name} is not a regular file, directory or link")
-            if member.issym() and os.path.isabs(member.linkname):
-                raise ValueError(f"{member.name} links outside the workspace")
-        for member in members:
-            member.uid, member.gid = os.getuid(), os.getgid()
-            member.mode &= 0o777
-            tar.extract(member, root, set_attrs=not member.isdir() or member.name != ".")
+    try:
+        with tarfile.open(fileobj=archive, mode="r:") as tar:
+            members = tar.getmembers()
+            for member in members:
+                _check_member(member, root, destination)
+            for member in members:
+                member.uid, member.gid = os.getuid(), os.getgid()
+                member.mode &= 0o777
+                tar.extract(member, root, set_attrs=not member.isdir() or member.name != ".")
+    except tarfile.TarError as error:
+        raise ValueError(str(error)) from None
+
+
+def _check_member(member: Any, root: str, destination: str) -> None:
+    target = os.path.realpath(os.path.join(root, member.name))
+    if not (target == root or target.startswith(root + os.sep)):
+        raise ValueError(f"{member.name} would leave {destination}")
+    if not (member.isfile() or member.isdir() or member.issym()):
+        raise ValueError(f"{member.name} is not a regular file, directory or link")
+    if member.issym():
+        pointed = os.path.realpath(os.path.join(os.path.dirname(target), member.linkname))
+        if os.path.isabs(member.linkname) or not (
+            pointed == root or pointed.startswith(root + os.sep)
+        ):
+            raise ValueError(f"{member.name} links outside the workspace")
 
 
 class Executor:
@@ -246,6 +260,8 @@ class Executor:
                 self.env.pop(name, None)
             self.cwd = request.get("cwd") or self.cwd
         elif op == "put":
+            import tempfile  # only uploads need it; start-up stays short
+
             spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed once unpacked
             self.upload = _Upload(request["path"], int(request["size"]), spool)
 
@@ -263,7 +279,7 @@ class Executor:
         upload.spool.seek(0)
         try:
             _unpack(upload.spool, upload.path)
-        except (OSError, tarfile.TarError, ValueError) as error:
+        except (OSError, ValueError) as error:
             self.send(
                 STDERR,
                 f"agent-runner executor: cannot unpack into {upload.path}: {error}\n".encode(),
