@@ -286,7 +286,7 @@ def _render(value: Any) -> str:
 
 
 def _sandbox_ls(args: argparse.Namespace) -> int:
-    from agent_runner.backends.docker import list_sandboxes
+    from agent_runner.backends.docker_inventory import list_sandboxes
 
     found = asyncio.run(_with_docker(list_sandboxes))
     if args.json:
@@ -316,7 +316,7 @@ def _sandbox_ls(args: argparse.Namespace) -> int:
 
 
 def _sandbox_prune(args: argparse.Namespace) -> int:
-    from agent_runner.backends.docker import prune_orphans
+    from agent_runner.backends.docker_inventory import prune_orphans
 
     async def prune(backend: Any) -> Any:
         return await prune_orphans(backend, everything=args.all)

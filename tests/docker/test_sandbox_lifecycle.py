@@ -12,7 +12,8 @@ import time
 import pytest
 
 from agent_runner import Runner, Settings
-from agent_runner.backends.docker import DockerBackend, list_sandboxes, prune_orphans
+from agent_runner.backends.docker import DockerBackend
+from agent_runner.backends.docker_inventory import list_sandboxes, prune_orphans
 from agent_runner.errors import ImageNotFound, SandboxUnavailable, SessionClosed
 from tests.conftest import ROOT, sandbox_workspace
 

@@ -19,7 +19,7 @@ import os
 import secrets
 import tarfile
 import tempfile
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from agent_runner.backends import executor
-from agent_runner.backends.base import CommandOutcome, CommandRequest, ShellSpec, ShellState
+from agent_runner.backends.base import ShellSpec, ShellState
 from agent_runner.backends.channel import (
     EngineAddress,
     ExecutorChannel,
@@ -35,8 +35,8 @@ from agent_runner.backends.channel import (
     upgrade,
 )
 from agent_runner.backends.docker_exec import ExecShell
+from agent_runner.backends.docker_shell import DockerShell
 from agent_runner.backends.docker_spec import (
-    LABEL,
     NO_BASH,
     NO_PYTHON,
     WORKSPACE,
@@ -45,15 +45,9 @@ from agent_runner.backends.docker_spec import (
 )
 from agent_runner.config import Settings
 from agent_runner.errors import ImageNotFound, MissingExtra, SandboxUnavailable, SessionClosed
-from agent_runner.output import OutputCollector
-from agent_runner.results import Stream
 
 T = TypeVar("T")
 logger = logging.getLogger("agent_runner")
-KILL_GRACE_SECONDS = 2.0
-"""How long a killed command may take to report back before its sandbox is given up."""
-UNRESPONSIVE_SECONDS = 10.0
-"""Slack past a command's timeout before the sandbox counts as hung and is removed."""
 
 
 def _docker() -> Any:
@@ -121,6 +115,8 @@ class DockerBackend:
                         f" ({_first_line(error)})"
                     ) from None
                 self._address = EngineAddress.parse(url)
+                from agent_runner.backends.docker_inventory import prune_orphans
+
                 self._spawn(prune_orphans(self))
         return self._api
 
@@ -378,167 +374,6 @@ class DockerBackend:
         if self._api is not None:
             await self.call(self._api.close)
         self._threads.shutdown(wait=False)
-
-
-class DockerShell:
-    """A session's sandbox; commands go to its executor one at a time."""
-
-    def __init__(self, backend: DockerBackend, sandbox: Sandbox) -> None:
-        self._backend = backend
-        self._sandbox = sandbox
-        self._broken: str | None = None
-        self._closed = False
-
-    @property
-    def sandbox_id(self) -> str:
-        return self._sandbox.container_id[:12]
-
-    @property
-    def state(self) -> ShellState:
-        return self._sandbox.state
-
-    async def adjust(self, cwd: str | None, changes: Mapping[str, str | None]) -> None:
-        request = {
-            "op": "env",
-            "set": {k: v for k, v in changes.items() if v is not None},
-            "unset": [k for k, v in changes.items() if v is None],
-            "cwd": cwd,
-        }
-        await self._sandbox.channel.send(request)
-        self._sandbox.state = self._sandbox.state.adjusted(cwd, changes)
-
-    async def run(self, request: CommandRequest, output: OutputCollector) -> CommandOutcome:
-        if self._closed:
-            raise SessionClosed("this session's sandbox is closed")
-        if self._broken is not None:
-            raise SandboxUnavailable(self._broken)
-        channel = self._sandbox.channel
-        await channel.send(
-            {
-                "op": "run",
-                "command": request.command,
-                "timeout": request.timeout,
-                "env": dict(request.env),
-            }
-        )
-        flowing = asyncio.Event()
-        flowing.set()
-        output.set_flow_control(flowing.clear, flowing.set)
-        try:
-            return await self._collect(request, output, flowing)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._interrupt())
-            raise
-        except EOFError:
-            self._give_up("the sandbox stopped unexpectedly (its memory limit, or it was removed)")
-            raise SandboxUnavailable(self._broken or "") from None
-        finally:
-            output.clear_flow_control()
-
-    async def _collect(
-        self, request: CommandRequest, output: OutputCollector, flowing: asyncio.Event
-    ) -> CommandOutcome:
-        channel = self._sandbox.channel
-        loop = asyncio.get_running_loop()
-        limit = None if request.timeout is None else request.timeout + UNRESPONSIVE_SECONDS
-        deadline = None if limit is None else loop.time() + limit
-        while True:
-            if not flowing.is_set():
-                paused_at = loop.time()
-                await flowing.wait()
-                if deadline is not None:
-                    deadline += loop.time() - paused_at
-            remaining = None if deadline is None else max(0.0, deadline - loop.time())
-            try:
-                kind, payload = await asyncio.wait_for(channel.read_frame(), remaining)
-            except TimeoutError:
-                self._give_up("the sandbox stopped responding and was removed")
-                raise SandboxUnavailable(self._broken or "") from None
-            if kind == executor.STDOUT:
-                output.feed(Stream.STDOUT, payload)
-            elif kind == executor.STDERR:
-                output.feed(Stream.STDERR, payload)
-            elif kind == executor.EXITED:
-                return self._outcome(payload)
-
-    def _outcome(self, payload: bytes) -> CommandOutcome:
-        report = json.loads(payload.decode("utf-8", "surrogateescape"))
-        self._sandbox.state = ShellState(report["cwd"], report["env"])
-        return CommandOutcome(report["exit_code"], report["timed_out"], report["oom_killed"])
-
-    async def _interrupt(self) -> None:
-        """Kill the running command and wait for its report, or give the sandbox up."""
-        channel = self._sandbox.channel
-        try:
-            await channel.send({"op": "kill"})
-            async with asyncio.timeout(KILL_GRACE_SECONDS):
-                while (await channel.read_frame())[0] != executor.EXITED:
-                    pass
-        except (TimeoutError, EOFError, OSError):
-            self._give_up("the sandbox did not stop a cancelled command and was removed")
-
-    def _give_up(self, reason: str) -> None:
-        self._broken = reason
-        self._backend.discard(self._sandbox)
-        self._backend._remove_later(self._sandbox.container_id)
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._broken is None:
-            self._backend.discard(self._sandbox)
-
-
-@dataclass(frozen=True)
-class SandboxInfo:
-    """One of our containers, as ``agent-runner sandbox ls`` shows it."""
-
-    container_id: str
-    name: str
-    execution_id: str
-    state: str
-    image: str
-    created_at: str
-    owner: Owner
-
-    @property
-    def orphaned(self) -> bool:
-        return not self.owner.is_alive()
-
-
-async def list_sandboxes(backend: DockerBackend) -> list[SandboxInfo]:
-    """Containers labelled ``stigmer.sandbox`` (never anyone else's)."""
-    api = await backend.api()
-    containers = await backend.call(api.containers, all=True, filters={"label": f"{LABEL}=1"})
-    found = []
-    for container in containers:
-        labels = container.get("Labels") or {}
-        owner = Owner(
-            int(labels.get("stigmer.owner-pid", "0") or 0),
-            labels.get("stigmer.owner-host", ""),
-            labels.get("stigmer.owner-started", ""),
-        )
-        names = container.get("Names") or ["?"]
-        found.append(
-            SandboxInfo(
-                container["Id"],
-                names[0].lstrip("/"),
-                labels.get("stigmer.execution-id", ""),
-                container.get("State", ""),
-                labels.get("stigmer.image", container.get("Image", "")),
-                labels.get("stigmer.created-at", ""),
-                owner,
-            )
-        )
-    return found
-
-
-async def prune_orphans(backend: DockerBackend, *, everything: bool = False) -> list[SandboxInfo]:
-    """Remove our containers whose runner is gone (or, with ``everything``, all of ours)."""
-    doomed = [s for s in await list_sandboxes(backend) if everything or s.orphaned]
-    await asyncio.gather(*(backend.remove(s.container_id) for s in doomed), return_exceptions=True)
-    return doomed
 
 
 def _first_line(error: BaseException) -> str:
