@@ -9,6 +9,7 @@ returns at once. Whatever a session's commands left running is killed when it cl
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import signal
@@ -61,10 +62,16 @@ class _CommandProtocol(asyncio.SubprocessProtocol):
 
 
 def _bash() -> str:
-    bash = shutil.which("bash")
+    bash = _find_bash(os.environ.get("PATH"))
     if bash is None:
         raise ModeUnavailable("bash not found on PATH: LOCAL mode runs commands with bash -c")
     return bash
+
+
+@functools.lru_cache(maxsize=8)
+def _find_bash(path: str | None) -> str | None:
+    """Searching PATH costs a stat per entry: once per PATH value is enough."""
+    return shutil.which("bash", path=path)
 
 
 def _kill_group(pgid: int) -> None:
@@ -83,8 +90,13 @@ class LocalShell(HostKeptState):
             raise WorkingDirectoryMissing(f"working directory {cwd} does not exist")
         self._bash = _bash()
         self._initial_cwd = cwd
-        env = {k: v for k, v in os.environ.items() if k not in spec.unset}
-        self._state = ShellState(cwd, {**env, **spec.env})
+        self._inherits = not spec.persistent and not spec.unset
+        """One command with nothing carried over: it gets the host environment as it is."""
+        if self._inherits:
+            self._state = ShellState(cwd, dict(spec.env))
+        else:
+            host = {k: v for k, v in os.environ.items() if k not in spec.unset}
+            self._state = ShellState(cwd, {**host, **spec.env})
         self._state_dir = tempfile.mkdtemp(prefix="stigmer-shell-") if spec.persistent else None
         self._groups: set[int] = set()
         self._closed = False
@@ -93,7 +105,7 @@ class LocalShell(HostKeptState):
         if self._closed:
             raise SessionClosed("this session is closed; open a new one")
         cwd = self._usable_cwd(output)
-        env = {**self._state.env, **request.env}
+        env = self._environment(request.env)
         argv = [self._bash, "-c", request.command]
         state_file = None
         if self._state_dir is not None:
@@ -104,6 +116,13 @@ class LocalShell(HostKeptState):
         if state_file is not None:
             self._remember(state_file, request.env)
         return outcome
+
+    def _environment(self, overlay: Mapping[str, str]) -> dict[str, str] | None:
+        """The command's environment; ``None`` (inherit, no copy) when nothing changes it."""
+        if not self._inherits:
+            return {**self._state.env, **overlay}
+        extra = {**self._state.env, **overlay}
+        return {**os.environ, **extra} if extra else None
 
     def _usable_cwd(self, output: OutputCollector) -> str:
         cwd = self._state.cwd
@@ -129,7 +148,7 @@ class LocalShell(HostKeptState):
         self,
         argv: list[str],
         cwd: str,
-        env: Mapping[str, str],
+        env: Mapping[str, str] | None,
         timeout: float | None,
         output: OutputCollector,
     ) -> CommandOutcome:
