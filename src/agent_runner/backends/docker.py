@@ -188,6 +188,11 @@ class DockerBackend:
             )
         return ExecShell(self, sandbox, spec.env)
 
+    @property
+    def pool_level(self) -> int:
+        """Started sandboxes waiting in the warm pool, all workspaces together."""
+        return sum(len(pool) for pool in self._pools.values())
+
     async def warm(self, cwd: str | None) -> None:
         """Start filling the warm pool for ``cwd``'s workspace (returns at once)."""
         if self.settings.sandbox.pool_size:
