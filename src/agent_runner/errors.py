@@ -49,3 +49,9 @@ class ImageNotFound(AgentRunnerError):
 
 class MissingExtra(AgentRunnerError):
     """An optional dependency needed by the chosen backend is not installed."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's text (docker-py's explanation when it has one)."""
+    text = str(getattr(error, "explanation", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

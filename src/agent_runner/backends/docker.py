@@ -44,7 +44,8 @@ from agent_runner.backends.docker_spec import (
     plan_container,
 )
 from agent_runner.config import Settings
-from agent_runner.errors import ImageNotFound, MissingExtra, SandboxUnavailable, SessionClosed
+from agent_runner.errors import MissingExtra, SandboxUnavailable, SessionClosed, first_line
+from agent_runner.images import resolve_image
 
 T = TypeVar("T")
 logger = logging.getLogger("agent_runner")
@@ -84,7 +85,8 @@ class DockerBackend:
         self._api: Any = None
         self._address: EngineAddress | None = None
         self._api_lock = asyncio.Lock()
-        self._image_ready = False
+        self._image: str | None = None
+        self._image_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
         self._pools: dict[str | None, list[Sandbox]] = {}
         self._filling: dict[str | None, asyncio.Task[None]] = {}
@@ -112,7 +114,7 @@ class DockerBackend:
                 except Exception as error:
                     raise SandboxUnavailable(
                         f"Docker engine not reachable at {url}: start Docker, or use --mode local"
-                        f" ({_first_line(error)})"
+                        f" ({first_line(error)})"
                     ) from None
                 self._address = EngineAddress.parse(url)
                 from agent_runner.backends.docker_inventory import prune_orphans
@@ -121,30 +123,15 @@ class DockerBackend:
         return self._api
 
     async def ensure_image(self) -> str:
-        """Make the sandbox image present locally (pulling it when allowed)."""
-        image = self.settings.sandbox_image
-        if self._image_ready:
-            return image
-        api = await self.api()
-        docker = _docker()
-        try:
-            await self.call(api.inspect_image, image)
-        except docker.errors.ImageNotFound:
-            if not self.settings.auto_pull:
-                raise ImageNotFound(
-                    f"sandbox image {image} is not present and auto_pull is off: "
-                    f"run `docker pull {image}` or set execution.auto_pull true"
-                ) from None
-            try:
-                await self.call(api.pull, image)
-            except docker.errors.APIError as error:
-                raise ImageNotFound(
-                    f"sandbox image {image} is not present and could not be pulled "
-                    f"({_first_line(error)}); build it (see sandbox/README.md) or set "
-                    "execution.sandbox_image"
-                ) from None
-        self._image_ready = True
-        return image
+        """The image sandboxes start from, made present (see :mod:`agent_runner.images`)."""
+        if self._image is None:
+            api = await self.api()
+            async with self._image_lock:
+                if self._image is None:
+                    self._image = await self.call(
+                        resolve_image, api, _docker().errors, self.settings
+                    )
+        return self._image
 
     # -- shells -------------------------------------------------------------------------
 
@@ -176,7 +163,7 @@ class DockerBackend:
         if self.settings.sandbox.workspace == "copy":
             self.discard(sandbox)
             raise SandboxUnavailable(
-                f"image {self.settings.sandbox_image} has no python3, which the copy workspace "
+                f"image {self._image} has no python3, which the copy workspace "
                 "needs; use workspace bind or none, or an image with python3"
             )
         if not self._slow_path_noted:
@@ -184,7 +171,7 @@ class DockerBackend:
             logger.warning(
                 "image %s has no python3: each command runs through its own docker exec "
                 "(tens of ms each instead of a few); add python3 to the image for the fast path",
-                self.settings.sandbox_image,
+                self._image,
             )
         return ExecShell(self, sandbox, spec.env)
 
@@ -244,6 +231,7 @@ class DockerBackend:
         api = await self.api()
         plan = plan_container(
             self.settings,
+            image=await self.ensure_image(),
             execution_id=execution_id,
             workspace=workspace,
             env={},
@@ -258,7 +246,7 @@ class DockerBackend:
                 api.create_container, **plan.create, host_config=host_config, name=name
             )
         except docker.errors.APIError as error:
-            raise SandboxUnavailable(f"could not create a sandbox: {_first_line(error)}") from None
+            raise SandboxUnavailable(f"could not create a sandbox: {first_line(error)}") from None
         container_id: str = created["Id"]
         try:
             channel = await self._attach(container_id)
@@ -268,7 +256,7 @@ class DockerBackend:
             self._remove_later(container_id)
             if isinstance(error, docker.errors.APIError):
                 raise SandboxUnavailable(
-                    f"could not start a sandbox: {_first_line(error)}"
+                    f"could not start a sandbox: {first_line(error)}"
                 ) from None
             raise
         return Sandbox(container_id, channel, plan.uid, plan.gid, has_executor)
@@ -295,13 +283,11 @@ class DockerBackend:
         except (EOFError, TimeoutError):
             detail = channel.diagnostics.decode(errors="replace").strip().splitlines()
             raise SandboxUnavailable(
-                f"sandbox from {self.settings.sandbox_image} did not start its executor"
+                f"sandbox from {self._image} did not start its executor"
                 + (f": {detail[-1]}" if detail else "")
             ) from None
         if opening == NO_BASH:
-            raise SandboxUnavailable(
-                f"image {self.settings.sandbox_image} has no bash; sandbox images need bash"
-            )
+            raise SandboxUnavailable(f"image {self._image} has no bash; sandbox images need bash")
         return opening != NO_PYTHON
 
     async def _copy_in(self, sandbox: Sandbox, workspace: Path) -> None:
@@ -379,8 +365,3 @@ class DockerBackend:
         if self._api is not None:
             await self.call(self._api.close)
         self._threads.shutdown(wait=False)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(getattr(error, "explanation", None) or error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

@@ -136,6 +136,7 @@ class ContainerPlan:
 def plan_container(
     settings: Settings,
     *,
+    image: str,
     execution_id: str,
     workspace: Path | None,
     env: Mapping[str, str],
@@ -164,11 +165,11 @@ def plan_container(
         "stigmer.owner-host": owner.host,
         "stigmer.owner-started": owner.started,
         "stigmer.created-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "stigmer.image": settings.sandbox_image,
+        "stigmer.image": image,
         "stigmer.pooled": "1" if pooled else "0",
     }
     create: dict[str, Any] = {
-        "image": settings.sandbox_image,
+        "image": image,
         "command": ["/bin/sh", "-c", LAUNCHER, "stigmer-launcher", EXECUTOR_SOURCE, STATE_FILE],
         "user": f"{uid}:{gid}",
         "environment": environment,
