@@ -1,5 +1,6 @@
 """Present, else pulled, else the local build: the default image is always found or explained."""
 
+import contextlib
 import logging
 
 import pytest
@@ -20,10 +21,8 @@ def unreachable_default(monkeypatch, docker_api):
     yield Settings(mode="sandbox", sandbox_image=UNREACHABLE_DEFAULT)
     import docker
 
-    try:
+    with contextlib.suppress(docker.errors.ImageNotFound):
         docker_api.remove_image(TEST_LOCAL_TAG)
-    except docker.errors.ImageNotFound:
-        pass
 
 
 def resolve(api, settings: Settings) -> str:
