@@ -90,13 +90,14 @@ class SandboxSettings(_Strict):
     env_passthrough: list[str] = Field(default_factory=list)
     """Host environment variables passed into the sandbox; no others are."""
     memory: str = Field(default="2g", pattern=r"^\d+[bkmg]?$")
-    """Memory limit, Docker syntax (512m, 2g)."""
+    """a memory size such as 512m or 2g (bytes, k, m or g)."""
     cpus: float = Field(default=2.0, gt=0)
     """CPU limit, in cores."""
     pids_limit: int = Field(default=512, ge=16)
     """Maximum number of processes in the sandbox (fork bombs stop here)."""
-    user: str | None = None
-    """User inside the sandbox (uid:gid); default: the host user, so files stay yours."""
+    user: str | None = Field(default=None, pattern=r"^[1-9]\d*(:\d+)?$")
+    """a numeric uid or uid:gid other than root (0); default: the workspace's owner, so the
+    files the sandbox writes stay yours."""
     pool_size: int = Field(default=0, ge=0, le=32)
     """Pre-started sandboxes kept warm so a new session does not wait for one."""
 
@@ -334,6 +335,8 @@ def _explain(
     found, value = _lookup(raw, key)
     shown = f"{value!r} " if found else ""
     hint = _accepted_values(key) or first["msg"]
+    if first["type"] == "string_pattern_mismatch":
+        hint = f"expected {find_key(key).description.split(';')[0].rstrip('.')}"
     return InvalidSetting(f"{origin}: {shown}is not a valid execution.{key}: {hint}")
 
 

@@ -219,3 +219,24 @@ def test_current_settings_follows_file_changes(config):
 def test_settings_reject_unknown_fields():
     with pytest.raises(ValueError, match="Extra inputs"):
         Settings.model_validate({"mdoe": "local"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("STIGMER_SANDBOX_USER", "0", "other than root"),
+        ("STIGMER_SANDBOX_USER", "root", "numeric uid"),
+        ("STIGMER_SANDBOX_MEMORY", "lots", "a memory size such as 512m"),
+        ("STIGMER_SANDBOX_CPUS", "0", "greater than 0"),
+        ("STIGMER_SANDBOX_PIDS_LIMIT", "3", "greater than or equal to 16"),
+        ("STIGMER_SANDBOX_WORKSPACE", "mount", "expected one of bind, copy, none"),
+        ("STIGMER_SANDBOX_AUTO_PULL", "perhaps", "STIGMER_SANDBOX_AUTO_PULL: 'perhaps'"),
+    ],
+)
+def test_invalid_sandbox_limits_are_refused_with_a_hint(
+    config, monkeypatch, variable, value, expected
+):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(InvalidSetting, match=expected) as error:
+        resolve()
+    assert str(error.value).startswith(f"environment variable {variable}: ")
