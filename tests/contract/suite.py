@@ -120,6 +120,20 @@ class BackendContract:
         assert result.exit_code == 124
         assert result.stdout == "before\n"
 
+    async def test_timeout_holds_while_a_slow_listener_holds_back_the_output(
+        self, runner, workspace
+    ):
+        async def slow(chunk: OutputChunk) -> None:
+            await asyncio.sleep(0.01)
+
+        started = time.monotonic()
+        result = await self.run(
+            runner, workspace, "yes | head -c 30000000; sleep 30", timeout=2, on_output=slow
+        )
+        assert (result.timed_out, result.exit_code) == (True, 124)
+        assert time.monotonic() - started < 20
+        assert result.stdout.startswith("y\ny\n")
+
     async def test_timeout_kills_the_whole_process_tree(self, runner, workspace):
         await self.run(
             runner, workspace, "(sleep 31.5; echo leaked > leaked.txt) & sleep 32.5", timeout=0.5

@@ -183,11 +183,15 @@ async def test_timeout_kills_the_tree_but_keeps_the_session(sandbox_image, works
         assert check.sandbox_id == slow.sandbox_id
 
 
-def test_configured_root_user_is_refused():
+def test_configured_user_is_used_and_root_is_refused(tmp_path):
+    from pydantic import ValidationError
+
     from agent_runner.backends.docker_spec import sandbox_user
 
-    with pytest.raises(InvalidSetting, match="never runs as root"):
-        sandbox_user(Settings(sandbox={"user": "0:0"}), None)
+    assert sandbox_user(Settings(sandbox={"user": "4242"}), tmp_path) == (4242, 4242)
+    assert sandbox_user(Settings(sandbox={"user": "4242:100"}), tmp_path) == (4242, 100)
+    with pytest.raises(ValidationError, match="pattern"):
+        Settings(sandbox={"user": "0:0"})
 
 
 def test_root_owned_workspace_falls_back_to_the_sandbox_user(tmp_path):

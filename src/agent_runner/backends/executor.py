@@ -43,6 +43,8 @@ HELLO, STDOUT, STDERR, EXITED = b"H", b"O", b"E", b"X"
 TIMEOUT_EXIT_CODE = 124
 DRAIN_SECONDS = 0.1
 CHUNK = 65536
+OUTBOX_LIMIT = 1 << 20
+"""Frames waiting for the runner beyond which the command's pipes are no longer read."""
 
 STATE_WRAPPER = (
     "__stigmer_state=$1 __stigmer_command=$2; shift 2; "
@@ -130,7 +132,8 @@ class _Command:
         self.process = process
         self.deadline = time.monotonic() + timeout if timeout is not None else None
         self.overlay = overlay
-        self.open_pipes = 2
+        self.pipes: dict[IO[bytes], bytes] = {}
+        """Open output pipes and the frame kind of each."""
         self.exit_status: int | None = None
         self.drain_until: float | None = None
         self.timed_out = False
@@ -192,7 +195,10 @@ class Executor:
         self.requests = b""
         self.command: _Command | None = None
         self.upload: _Upload | None = None
-        self.stdout = sys.stdout.buffer
+        self.outbox = bytearray()
+        self.writing = False
+        self.paused_since: float | None = None
+        os.set_blocking(1, False)
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_read, False)
         os.set_blocking(wake_write, False)
@@ -204,8 +210,43 @@ class Executor:
         self.selector.register(wake_read, selectors.EVENT_READ, "wake")
 
     def send(self, kind: bytes, payload: bytes) -> None:
-        self.stdout.write(frame(kind, payload))
-        self.stdout.flush()
+        """Queue a frame and write what the runner takes now; never blocks, so deadlines and
+        kill requests are served even while the runner reads slowly."""
+        self.outbox += frame(kind, payload)
+        self._flush()
+
+    def _flush(self) -> None:
+        while self.outbox:
+            try:
+                written = os.write(1, self.outbox[: 4 * CHUNK])
+            except BlockingIOError:
+                break
+            del self.outbox[:written]
+        if bool(self.outbox) != self.writing:
+            self.writing = bool(self.outbox)
+            if self.writing:
+                self.selector.register(1, selectors.EVENT_WRITE, "runner")
+            else:
+                self.selector.unregister(1)
+        self._throttle()
+
+    def _throttle(self) -> None:
+        """Stop reading the command's output while too much waits for the runner."""
+        command = self.command
+        full = len(self.outbox) >= OUTBOX_LIMIT
+        paused_since = self.paused_since
+        if command is None or full == (paused_since is not None):
+            return
+        if paused_since is None:
+            self.paused_since = time.monotonic()
+            for pipe in command.pipes:
+                self.selector.unregister(pipe)
+            return
+        if command.drain_until is not None:
+            command.drain_until += time.monotonic() - paused_since
+        self.paused_since = None
+        for pipe, kind in command.pipes.items():
+            self.selector.register(pipe, selectors.EVENT_READ, kind)
 
     def serve(self) -> None:
         info = {"version": PROTOCOL_VERSION, "python": sys.version.split()[0], "pid": os.getpid()}
@@ -217,6 +258,8 @@ class Executor:
                         return
                 elif key.data == "wake":
                     self._drain_wakeups()
+                elif key.data == "runner":
+                    self._flush()
                 else:
                     self._read_output(key.fileobj, key.data)  # type: ignore[arg-type]
             self._progress()
@@ -225,7 +268,8 @@ class Executor:
         command = self.command
         if command is None:
             return None
-        moments = [m for m in (command.deadline, command.drain_until) if m is not None]
+        drain = command.drain_until if self.paused_since is None else None
+        moments = [m for m in (command.deadline, drain) if m is not None]
         if command.exit_status is None:
             moments.append(time.monotonic() + 1.0)  # a missed SIGCHLD cannot stall us
         return max(0.0, min(moments) - time.monotonic()) if moments else None
@@ -314,6 +358,7 @@ class Executor:
         for pipe, kind in ((process.stdout, STDOUT), (process.stderr, STDERR)):
             assert pipe is not None
             os.set_blocking(pipe.fileno(), False)
+            self.command.pipes[pipe] = kind
             self.selector.register(pipe, selectors.EVENT_READ, kind)
 
     def _read_output(self, pipe: IO[bytes], kind: bytes) -> None:
@@ -327,7 +372,7 @@ class Executor:
         self.selector.unregister(pipe)
         pipe.close()
         if self.command is not None:
-            self.command.open_pipes -= 1
+            del self.command.pipes[pipe]
 
     def _drain_wakeups(self) -> None:
         with suppress(BlockingIOError):
@@ -348,17 +393,17 @@ class Executor:
             elif command.deadline is not None and now >= command.deadline and not command.timed_out:
                 command.timed_out = True
                 command.kill()
-        if command.exit_status is not None and (
-            command.open_pipes == 0 or now >= (command.drain_until or now)
-        ):
+        drained = self.paused_since is None and now >= (command.drain_until or now)
+        if command.exit_status is not None and (not command.pipes or drained):
             self._finish(command)
 
     def _finish(self, command: _Command) -> None:
-        for pipe in (command.process.stdout, command.process.stderr):
-            if pipe is not None and not pipe.closed:
+        for pipe in command.pipes:
+            if self.paused_since is None:
                 self.selector.unregister(pipe)
-                pipe.close()
+            pipe.close()
         self.command = None
+        self.paused_since = None
         try:
             with open(self.state_file, "rb") as handle:
                 state = parse_state(handle.read())
