@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +112,25 @@ def image_without_python(docker_api, sandbox_image) -> str:
     ):
         pass
     return tag
+
+
+def cli_environment(tmp_path: Path, **variables: str) -> dict[str, str]:
+    """The host environment without any STIGMER_* setting, a config file of the test's own,
+    plus ``variables``: what a user's shell would hand to ``agent-runner``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")}
+    env["STIGMER_CONFIG"] = str(tmp_path / "config.yaml")
+    env.update(variables)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 120):
+    """``agent-runner ARGS`` as a separate process, the way a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "agent_runner", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

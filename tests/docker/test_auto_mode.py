@@ -1,14 +1,12 @@
 """AUTO on a real engine: each command runs where the policy says, as one shell."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agent_runner import ExecutionMode, Runner, Settings
-from tests.conftest import sandbox_workspace
+from tests.conftest import cli_environment, run_cli, sandbox_workspace
 
 pytestmark = pytest.mark.docker
 
@@ -72,22 +70,12 @@ async def test_leaving_the_workspace_on_the_host_is_judged_from_there(settings, 
 
 
 def test_cli_prints_the_decision_on_stderr_unless_quiet(sandbox_image, workspace, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")}
-    env.update(
-        STIGMER_CONFIG=str(tmp_path / "config.yaml"),
-        STIGMER_SANDBOX_IMAGE=sandbox_image,
-        STIGMER_SANDBOX_AUTO_PULL="false",
+    env = cli_environment(
+        tmp_path, STIGMER_SANDBOX_IMAGE=sandbox_image, STIGMER_SANDBOX_AUTO_PULL="false"
     )
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "agent_runner", "exec", "--mode", "auto", *args],
-            env=env,
-            cwd=workspace,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    def run(*args: str):
+        return run_cli("exec", "--mode", "auto", *args, env=env, cwd=workspace)
 
     local = run("ls")
     assert local.returncode == 0

@@ -1,13 +1,11 @@
 """The basic sandbox image, built from sandbox/Dockerfile.sandbox.basic, used for real."""
 
-import os
-import subprocess
-import sys
+import json
 
 import pytest
 
 from agent_runner import ExecutionMode, Runner, Settings
-from tests.conftest import ROOT, sandbox_workspace
+from tests.conftest import ROOT, cli_environment, run_cli, sandbox_workspace
 
 pytestmark = pytest.mark.docker
 BASIC_TAG = "stigmer/agent-sandbox:test"
@@ -63,24 +61,14 @@ async def test_pip_install_works_as_non_root_on_a_read_only_root(basic_image, wo
 
 
 def test_auto_mode_end_to_end_from_the_cli(basic_image, workspace, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")}
-    env.update(
-        STIGMER_CONFIG=str(tmp_path / "config.yaml"),
-        STIGMER_SANDBOX_IMAGE=basic_image,
-        STIGMER_SANDBOX_AUTO_PULL="false",
+    env = cli_environment(
+        tmp_path, STIGMER_SANDBOX_IMAGE=basic_image, STIGMER_SANDBOX_AUTO_PULL="false"
     )
 
-    def auto(command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "agent_runner", "exec", "--mode", "auto", "--json", command],
-            env=env,
-            cwd=workspace,
-            capture_output=True,
-            text=True,
-            timeout=300,
+    def auto(command: str):
+        return run_cli(
+            "exec", "--mode", "auto", "--json", command, env=env, cwd=workspace, timeout=300
         )
-
-    import json
 
     read_only = json.loads(auto("ls -a").stdout)
     assert (read_only["mode"], read_only["exit_code"]) == (ExecutionMode.LOCAL, 0)

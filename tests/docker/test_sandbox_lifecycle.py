@@ -15,7 +15,7 @@ from agent_runner import Runner, Settings
 from agent_runner.backends.docker import DockerBackend
 from agent_runner.backends.docker_inventory import list_sandboxes, prune_orphans
 from agent_runner.errors import ImageNotFound, SandboxUnavailable, SessionClosed
-from tests.conftest import ROOT, sandbox_workspace
+from tests.conftest import ROOT, cli_environment, run_cli, sandbox_workspace
 
 pytestmark = pytest.mark.docker
 
@@ -251,26 +251,11 @@ async def test_missing_image_that_cannot_be_pulled(workspace):
             await runner.run("true", cwd=workspace)
 
 
-def cli(*args: str, env: dict[str, str], cwd=None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent_runner", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def test_cli_exec_in_sandbox_and_sandbox_commands(sandbox_image, workspace, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")}
-    env.update(
-        STIGMER_CONFIG=str(tmp_path / "config.yaml"),
-        STIGMER_SANDBOX_IMAGE=sandbox_image,
-        STIGMER_SANDBOX_AUTO_PULL="false",
+    env = cli_environment(
+        tmp_path, STIGMER_SANDBOX_IMAGE=sandbox_image, STIGMER_SANDBOX_AUTO_PULL="false"
     )
-    done = cli(
+    done = run_cli(
         "exec",
         "--mode",
         "sandbox",
@@ -284,22 +269,21 @@ def test_cli_exec_in_sandbox_and_sandbox_commands(sandbox_image, workspace, tmp_
     assert lines[1].startswith("Python 3")
     assert (workspace / "x").stat().st_uid == workspace.stat().st_uid
     as_json = json.loads(
-        cli("exec", "--mode", "sandbox", "--json", "exit 4", env=env, cwd=workspace).stdout
+        run_cli("exec", "--mode", "sandbox", "--json", "exit 4", env=env, cwd=workspace).stdout
     )
     assert (as_json["exit_code"], as_json["mode"], as_json["backend"]) == (4, "sandbox", "docker")
     assert as_json["sandbox_id"]
-    listing = cli("sandbox", "ls", "--json", env=env)
+    listing = run_cli("sandbox", "ls", "--json", env=env)
     assert listing.returncode == 0
     assert isinstance(json.loads(listing.stdout), list)
-    pruned = cli("sandbox", "prune", env=env)
+    pruned = run_cli("sandbox", "prune", env=env)
     assert pruned.returncode == 0
     assert "removed" in pruned.stdout
 
 
 def test_cli_engine_error_is_exit_2_one_line(workspace, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")}
-    env.update(STIGMER_CONFIG=str(tmp_path / "c.yaml"), DOCKER_HOST="unix:///nonexistent.sock")
-    done = cli("exec", "--mode", "sandbox", "true", env=env, cwd=workspace)
+    env = cli_environment(tmp_path, DOCKER_HOST="unix:///nonexistent.sock")
+    done = run_cli("exec", "--mode", "sandbox", "true", env=env, cwd=workspace)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "Docker engine not reachable" in done.stderr

@@ -1,34 +1,20 @@
 """The CLI as a user runs it: a real process, real exit codes, real streams."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import cli_environment, run_cli
+
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")}
-    clean["STIGMER_CONFIG"] = str(tmp_path / "config.yaml")
-    clean["STIGMER_STATE_DIR"] = str(tmp_path / "sessions")
-    return clean
+    return cli_environment(tmp_path, STIGMER_STATE_DIR=str(tmp_path / "sessions"))
 
 
-def cli(
-    env: dict[str, str], *args: str, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent_runner", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+def cli(env: dict[str, str], *args: str, cwd: Path | None = None):
+    return run_cli(*args, env=env, cwd=cwd, timeout=60)
 
 
 def test_exec_exit_status_and_separate_streams(env):
