@@ -72,8 +72,9 @@ class Runner:
             )
         if execution_id in self._sessions:
             raise AgentRunnerError(f"session {execution_id!r} is already open; close it first")
-        session = Session(self, execution_id, _mode(mode, self.settings), cwd, env, persistent=True)
-        session._unset = frozenset(unset)
+        session = Session(
+            self, execution_id, _mode(mode, self.settings), cwd, env, unset, persistent=True
+        )
         self._sessions[execution_id] = session
         self._start_reaper()
         return session
@@ -158,6 +159,7 @@ class Session:
         mode: ExecutionMode,
         cwd: PathLike | None,
         env: Mapping[str, str] | None,
+        unset: Iterable[str] = (),
         *,
         persistent: bool,
     ) -> None:
@@ -166,7 +168,7 @@ class Session:
         self.mode = mode
         self._cwd = os.fspath(cwd) if cwd is not None else None
         self._env = dict(env or {})
-        self._unset: frozenset[str] = frozenset()
+        self._unset = frozenset(unset)
         self._shared = (
             SharedState(os.path.abspath(self._cwd or os.getcwd()))
             if mode is ExecutionMode.AUTO
@@ -306,7 +308,10 @@ class Session:
 
     async def start(self, mode: ExecutionMode | None = None) -> str:
         """Open the shell for ``mode`` (default: the session's) now; return its sandbox id."""
-        shell = await self._shell(mode or self.mode)
+        mode = mode or self.mode
+        if mode is ExecutionMode.AUTO:
+            raise InvalidSetting("a session starts its local or its sandbox shell, not auto")
+        shell = await self._shell(mode)
         return shell.sandbox_id or ""
 
     def state(self) -> ShellState | None:
