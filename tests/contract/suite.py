@@ -131,7 +131,7 @@ class BackendContract:
             runner, workspace, "yes | head -c 30000000; sleep 30", timeout=2, on_output=slow
         )
         assert (result.timed_out, result.exit_code) == (True, 124)
-        assert time.monotonic() - started < 20
+        assert time.monotonic() - started < 12
         assert result.stdout.startswith("y\ny\n")
 
     async def test_timeout_kills_the_whole_process_tree(self, runner, workspace):

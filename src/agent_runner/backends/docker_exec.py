@@ -83,7 +83,10 @@ class ExecShell(HostKeptState):
             f"/exec/{exec_id}/start", {"Detach": False, "Tty": False}
         )
         channel = ExecutorChannel(reader, writer)
-        pump = asyncio.ensure_future(_pump(channel, output))
+        flowing = asyncio.Event()
+        flowing.set()
+        output.set_flow_control(flowing.clear, flowing.set)
+        pump = asyncio.ensure_future(_pump(channel, output, flowing))
         timed_out = False
         try:
             try:
@@ -92,12 +95,16 @@ class ExecShell(HostKeptState):
                 timed_out = True
                 await self._kill()
                 await self._until_exited(exec_id)
+            # What the command wrote before it ended is read in full, listener or not.
+            output.clear_flow_control()
+            flowing.set()
             with suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(pump), DRAIN_SECONDS)
         except asyncio.CancelledError:
             await asyncio.shield(self._kill())
             raise
         finally:
+            output.clear_flow_control()
             pump.cancel()
             channel.close()
         details = await backend.call(api.exec_inspect, exec_id)
@@ -144,9 +151,11 @@ class ExecShell(HostKeptState):
             self._backend.discard(self._sandbox)
 
 
-async def _pump(channel: ExecutorChannel, output: OutputCollector) -> None:
-    """Copy the exec's demultiplexed output into the collector until the stream ends."""
+async def _pump(channel: ExecutorChannel, output: OutputCollector, flowing: asyncio.Event) -> None:
+    """Copy the exec's demultiplexed output into the collector until the stream ends,
+    reading only while the listener keeps up (the engine then holds the command back)."""
     with suppress(EOFError):
         while True:
+            await flowing.wait()
             stream, data = await channel.read_raw()
             output.feed(Stream.STDOUT if stream == 1 else Stream.STDERR, data)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import struct
@@ -66,8 +67,35 @@ command calls ``exit``. It uses built-ins only (the names go through the file it
 rather than a ``$(...)``), so recording the state costs no extra process.
 """
 
+STATE_CHANGERS = re.compile(
+    r"=|\(\(|(?:^|[\s;&|(){}!`])\.(?:\s|$)|"
+    r"\b(?:cd|pushd|popd|export|unset|declare|typeset|local|readonly|source|eval|set|exec"
+    r"|builtin|command|enable|read|mapfile|readarray|printf|getopts|let|shopt)\b"
+)
+"""Anything through which a command could change its shell's directory or exported
+variables: the built-ins that do it, ``.``, arithmetic, and any ``=`` (an assignment to an
+already exported name changes the environment). Deliberately coarse: a false alarm only
+costs the state capture."""
+
+
+def may_change_state(command: str, environment: Mapping[str, str]) -> bool:
+    """Whether recording the shell's state after ``command`` could find anything new.
+
+    Most commands an agent runs (``pytest -q``, ``git status``, ``ls | grep x``) cannot
+    change the directory or the environment of the shell that runs them; those run as a
+    plain ``bash -c`` and skip the capture (about a millisecond a command). ``BASH_ENV``
+    runs code of its own at start and an exported function can run anything under any
+    name, so with either in the environment every command is captured.
+    """
+    if "BASH_ENV" in environment or any(name.startswith("BASH_FUNC_") for name in environment):
+        return True
+    return STATE_CHANGERS.search(command) is not None
+
+
 SACRIFICE_FIRST = "{ builtin echo 1000 >| /proc/self/oom_score_adj; } 2>/dev/null; "
 """Makes the command, not the executor, what the kernel kills when memory runs out."""
+PLAIN_WRAPPER = '__stigmer_command=$1; shift; eval "$__stigmer_command"'
+"""For commands that cannot change the shell's state: the same ``eval``, no capture."""
 
 VOLATILE_VARIABLES = frozenset({"_", "SHLVL", "OLDPWD"})
 """Variables bash maintains itself; carrying them over would make them drift."""
@@ -339,7 +367,11 @@ class Executor:
         with suppress(FileNotFoundError):
             os.unlink(self.state_file)
         cwd = self.cwd if os.path.isdir(self.cwd) else "/"
-        argv = ["bash", "-c", SACRIFICE_FIRST + STATE_WRAPPER, "bash", self.state_file, command]
+        env = {**self.env, **overlay}
+        if may_change_state(command, env):
+            argv = ["bash", "-c", SACRIFICE_FIRST + STATE_WRAPPER, "bash", self.state_file, command]
+        else:
+            argv = ["bash", "-c", SACRIFICE_FIRST + PLAIN_WRAPPER, "bash", command]
         try:
             process = subprocess.Popen(
                 argv,
@@ -347,7 +379,7 @@ class Executor:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 cwd=cwd,
-                env={**self.env, **overlay},
+                env=env,
                 start_new_session=True,
             )
         except OSError as error:
@@ -362,6 +394,9 @@ class Executor:
             self.selector.register(pipe, selectors.EVENT_READ, kind)
 
     def _read_output(self, pipe: IO[bytes], kind: bytes) -> None:
+        command = self.command
+        if command is None or pipe not in command.pipes or self.paused_since is not None:
+            return  # paused or finished since select() returned: a stale event
         try:
             data = os.read(pipe.fileno(), CHUNK)
         except BlockingIOError:
@@ -371,8 +406,7 @@ class Executor:
             return
         self.selector.unregister(pipe)
         pipe.close()
-        if self.command is not None:
-            del self.command.pipes[pipe]
+        del command.pipes[pipe]
 
     def _drain_wakeups(self) -> None:
         with suppress(BlockingIOError):

@@ -28,6 +28,7 @@ from agent_runner.backends.base import (
     carry_over,
     parse_state,
 )
+from agent_runner.backends.executor import may_change_state
 from agent_runner.errors import ModeUnavailable, SessionClosed, WorkingDirectoryMissing
 from agent_runner.output import OutputCollector
 from agent_runner.results import TIMEOUT_EXIT_CODE, Stream
@@ -108,7 +109,7 @@ class LocalShell(HostKeptState):
         env = self._environment(request.env)
         argv = [self._bash, "-c", request.command]
         state_file = None
-        if self._state_dir is not None:
+        if self._state_dir is not None and may_change_state(request.command, env or os.environ):
             state_file = Path(self._state_dir, "state")
             state_file.unlink(missing_ok=True)
             argv = [self._bash, "-c", STATE_WRAPPER, "bash", str(state_file), request.command]
