@@ -165,7 +165,6 @@ class _Command:
         self.exit_status: int | None = None
         self.drain_until: float | None = None
         self.timed_out = False
-        self.oom_before = _oom_kills()
 
     def kill(self) -> None:
         with suppress(ProcessLookupError, PermissionError):
@@ -223,6 +222,7 @@ class Executor:
         self.requests = b""
         self.command: _Command | None = None
         self.upload: _Upload | None = None
+        self.oom_kills = _oom_kills()
         self.outbox = bytearray()
         self.writing = False
         self.paused_since: float | None = None
@@ -449,12 +449,16 @@ class Executor:
         status = command.exit_status
         assert status is not None
         code = TIMEOUT_EXIT_CODE if command.timed_out else (status if status >= 0 else 128 - status)
-        oom = (
-            code == 128 + signal.SIGKILL
-            and not command.timed_out
-            and _oom_kills() > command.oom_before >= 0
-        )
+        oom = code == 128 + signal.SIGKILL and not command.timed_out and self._oom_killed()
         self._report(code, command.timed_out, oom)
+
+    def _oom_killed(self) -> bool:
+        """Whether the sandbox's OOM-kill counter moved since it was last read: read only
+        after a SIGKILL, so the common path opens no cgroup file."""
+        count = _oom_kills()
+        moved = count > self.oom_kills >= 0
+        self.oom_kills = count
+        return moved
 
     def _report(self, code: int, timed_out: bool, oom_killed: bool) -> None:
         result = {
