@@ -77,11 +77,16 @@ def test_parse_state_and_carry_over():
     assert executor.carry_over({}, {"ONCE": "o"}, {"ONCE": "changed"}) == {"ONCE": "changed"}
 
 
-def test_executor_runs_standalone_and_stops_when_its_input_closes(tmp_path):
+OLDER_PYTHONS = sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.[89].*/bin/python3"))
+"""Sandbox images may carry an older python3 than the runner; those found here are tried too."""
+
+
+@pytest.mark.parametrize("python", [sys.executable, *OLDER_PYTHONS])
+def test_executor_runs_standalone_and_stops_when_its_input_closes(tmp_path, python):
     """The file is sent into sandboxes as source: it must work on its own, stdlib only."""
     process = subprocess.Popen(
         [
-            sys.executable,
+            python,
             "-I",
             "-S",
             "-u",

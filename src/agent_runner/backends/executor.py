@@ -8,7 +8,8 @@ working directory and exported variables from one command to the next. A round t
 a few milliseconds instead of the tens that a ``docker exec`` per command costs.
 
 This file is also sent into the sandbox as source and run with the image's ``python3``:
-it must use nothing but the standard library of Python 3.9. The host side imports the
+it must use nothing but the standard library, and run on the Python 3.8 of older images
+(annotations are never evaluated, so they may use newer syntax). The host side imports the
 shared pieces (the state wrapper, the frame format) from here, so both ends agree.
 
 Protocol. Requests are JSON lines on stdin:
@@ -131,6 +132,11 @@ def carry_over(
         else:
             del result[name]
     return result
+
+
+def _exit_code(status: int) -> int:
+    """``os.waitstatus_to_exitcode`` (Python 3.9+), spelled out for older sandboxes."""
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
 
 
 def frame(kind: bytes, payload: bytes) -> bytes:
@@ -422,7 +428,7 @@ class Executor:
             pid, status = os.waitpid(command.process.pid, os.WNOHANG)
             if pid:
                 command.process.returncode = status
-                command.exit_status = os.waitstatus_to_exitcode(status)
+                command.exit_status = _exit_code(status)
                 command.drain_until = now + DRAIN_SECONDS
             elif command.deadline is not None and now >= command.deadline and not command.timed_out:
                 command.timed_out = True
