@@ -15,7 +15,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from agent_runner import __version__
-from agent_runner.config import ExecutionMode, config_path, find_key, resolve, text_to_value
+from agent_runner.config import (
+    ExecutionMode,
+    Settings,
+    config_path,
+    find_key,
+    resolve,
+    text_to_value,
+)
 from agent_runner.config_file import ConfigFile
 from agent_runner.errors import AgentRunnerError, InvalidSetting
 from agent_runner.results import ExecutionResult, OutputChunk, Stream
@@ -151,24 +158,26 @@ def _exec(args: argparse.Namespace) -> int:
     return asyncio.run(_run(settings, args, env))
 
 
-async def _run(settings: Any, args: argparse.Namespace, env: dict[str, str]) -> int:
+async def _run(settings: Settings, args: argparse.Namespace, env: dict[str, str]) -> int:
+    """One command; ``--env`` applies to it alone, what it exports carries over (--session)."""
     store = SessionStore.default() if args.session else None
-    saved = store.load(args.session) if store is not None and args.session else None
+    saved = store.load(args.session) if store is not None else None
     cwd = args.cwd or (saved.cwd if saved is not None else None)
     async with Runner(settings) as runner:
         session = runner.session(
             args.session,
             cwd=cwd,
-            env={**(saved.variables if saved else {}), **env},
+            env=saved.variables if saved else None,
             unset=saved.unset if saved else (),
         )
         async with session:
             result = await session.run(
                 args.command,
+                env=env,
                 on_output=None if args.json else _write_live,
-                on_decision=None if args.quiet or args.json else _announce(args.command),
+                on_decision=None if args.quiet or args.json else _announce,
             )
-            if store is not None and args.session:
+            if store is not None:
                 store.save(args.session, session.state())
     if args.json:
         print(result.model_dump_json(indent=2))
@@ -182,12 +191,9 @@ def _write_live(chunk: OutputChunk) -> None:
     target.buffer.flush()
 
 
-def _announce(command: str) -> Callable[[ExecutionMode, str | None], None]:
-    def announce(mode: ExecutionMode, reason: str | None) -> None:
-        if reason is not None:
-            print(f"auto -> {mode.value}: {reason}", file=sys.stderr, flush=True)
-
-    return announce
+def _announce(mode: ExecutionMode, reason: str | None) -> None:
+    if reason is not None:
+        print(f"auto -> {mode.value}: {reason}", file=sys.stderr, flush=True)
 
 
 def _report_end(result: ExecutionResult, args: argparse.Namespace) -> None:

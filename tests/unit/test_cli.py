@@ -174,3 +174,20 @@ def test_user_rule_whose_example_does_not_match_is_refused_at_load(env):
     assert done.returncode == 2
     assert "does not match" in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_env_flag_applies_to_one_command_of_a_session(env, tmp_path):
+    first = cli(
+        env,
+        "exec",
+        "--session",
+        "env-1",
+        "--cwd",
+        str(tmp_path),
+        "--env",
+        "ONCE=1",
+        'echo "$ONCE"; export KEPT=2',
+    )
+    assert first.stdout == "1\n"
+    second = cli(env, "exec", "--session", "env-1", 'echo "${ONCE-gone} $KEPT"')
+    assert second.stdout == "gone 2\n"
