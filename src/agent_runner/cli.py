@@ -77,7 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--cwd", help="working directory (default: the current one)")
     run.add_argument(
-        "--env", action="append", default=[], metavar="K=V", help="set a variable (repeatable)"
+        "--env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="set a variable for this command (repeatable)",
     )
     run.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="kill the command after this long"
