@@ -29,7 +29,6 @@ def test_plan_spells_out_the_secure_defaults(tmp_path):
         image="img:1",
         execution_id="exec-1",
         workspace=tmp_path,
-        env={"ONLY": "this"},
         owner=OWNER,
         pooled=False,
     )
@@ -50,7 +49,7 @@ def test_plan_spells_out_the_secure_defaults(tmp_path):
     assert host["binds"] == {str(tmp_path): {"bind": "/workspace", "mode": "rw"}}
     assert "uid=1234,gid=99" in host["tmpfs"]["/home/sandbox"]
     assert plan.create["user"] == "1234:99"
-    assert plan.create["environment"] == {"HOME": "/home/sandbox", "ONLY": "this"}
+    assert plan.create["environment"] == {"HOME": "/home/sandbox"}
     labels = plan.create["labels"]
     assert (labels["stigmer.sandbox"], labels["stigmer.execution-id"], labels["stigmer.image"]) == (
         "1",
@@ -65,7 +64,7 @@ def test_ca_bundle_is_mounted_read_only(tmp_path):
     bundle.write_text("x")
     settings = Settings(sandbox={"ca_bundle": str(bundle), "workspace": "none"})
     plan = plan_container(
-        settings, image="i", execution_id="e", workspace=None, env={}, owner=OWNER, pooled=True
+        settings, image="i", execution_id="e", workspace=None, owner=OWNER, pooled=True
     )
     assert plan.host["binds"][str(bundle)] == {"bind": CA_PATH, "mode": "ro"}
     assert plan.create["environment"]["REQUESTS_CA_BUNDLE"] == CA_PATH
@@ -80,7 +79,6 @@ def test_missing_workspace_is_refused_before_anything_is_created(tmp_path):
             image="i",
             execution_id="e",
             workspace=tmp_path / "no",
-            env={},
             owner=OWNER,
             pooled=False,
         )

@@ -53,6 +53,13 @@ class HostKeptState:
     async def adjust(self, cwd: str | None, changes: Mapping[str, str | None]) -> None:
         self._state = self._state.adjusted(cwd, changes)
 
+    def _adopt(self, recorded: bytes, overlay: Mapping[str, str]) -> None:
+        """Take over what :data:`STATE_WRAPPER` recorded; keep the old state when the command
+        never got that far (killed, or ``exec``-ed into something else)."""
+        state = parse_state(recorded)
+        if state is not None:
+            self._state = ShellState(state.cwd, carry_over(self._state.env, overlay, state.env))
+
 
 @dataclass(frozen=True)
 class CommandRequest:

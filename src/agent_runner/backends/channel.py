@@ -97,6 +97,11 @@ class ExecutorChannel:
         self.diagnostics = bytearray()
         """What the process wrote to its stderr (the executor only writes there on trouble)."""
 
+    def last_diagnostic(self) -> str:
+        """The last line the process wrote to its stderr, or ``""``."""
+        lines = self.diagnostics.decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else ""
+
     async def send(self, request: dict[str, Any]) -> None:
         self._writer.write(json.dumps(request).encode() + b"\n")
         await self._writer.drain()

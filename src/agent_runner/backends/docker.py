@@ -234,7 +234,6 @@ class DockerBackend:
             image=await self.ensure_image(),
             execution_id=execution_id,
             workspace=workspace,
-            env={},
             owner=self._owner,
             pooled=pooled,
         )
@@ -251,7 +250,7 @@ class DockerBackend:
         try:
             channel = await self._attach(container_id)
             await self.call(api.start, container_id)
-            has_executor = await self._handshake(channel, container_id)
+            has_executor = await self._handshake(channel)
         except BaseException as error:
             self._remove_later(container_id)
             if isinstance(error, docker.errors.APIError):
@@ -276,15 +275,15 @@ class DockerBackend:
             )
         return await upgrade(self._address, f"/v{self._api.api_version}{path}", body)
 
-    async def _handshake(self, channel: ExecutorChannel, container_id: str) -> bool:
+    async def _handshake(self, channel: ExecutorChannel) -> bool:
         """Whether the executor runs (else the image lacks python3 and a sleeper holds on)."""
         try:
             opening = await asyncio.wait_for(channel.opening(), 60)
         except (EOFError, TimeoutError):
-            detail = channel.diagnostics.decode(errors="replace").strip().splitlines()
+            detail = channel.last_diagnostic()
             raise SandboxUnavailable(
                 f"sandbox from {self._image} did not start its executor"
-                + (f": {detail[-1]}" if detail else "")
+                + (f": {detail}" if detail else "")
             ) from None
         if opening == NO_BASH:
             raise SandboxUnavailable(f"image {self._image} has no bash; sandbox images need bash")
@@ -318,17 +317,16 @@ class DockerBackend:
                 sandbox.channel.diagnostics += payload
             kind, payload = await sandbox.channel.read_frame()
         if json.loads(payload)["exit_code"] != 0:
-            detail = sandbox.channel.diagnostics.decode(errors="replace").strip().splitlines()
-            raise SandboxUnavailable(
-                f"could not copy the workspace in: {detail[-1] if detail else ''}"
-            )
+            detail = sandbox.channel.last_diagnostic()
+            raise SandboxUnavailable(f"could not copy the workspace in: {detail}")
 
     # -- removal -----------------------------------------------------------------------
 
-    def discard(self, sandbox: Sandbox) -> None:
-        """Hang up and remove the container, off the caller's path."""
+    def discard(self, sandbox: Sandbox, *, broken: bool = False) -> None:
+        """Hang up and remove the container, off the caller's path; a broken sandbox is
+        removed even with ``cleanup`` off, as there is nothing left to inspect in it."""
         sandbox.channel.close()
-        if self.settings.cleanup:
+        if self.settings.cleanup or broken:
             self._remove_later(sandbox.container_id)
 
     def _remove_later(self, container_id: str) -> None:

@@ -127,8 +127,7 @@ class DockerShell:
 
     def _give_up(self, reason: str) -> None:
         self._broken = reason
-        self._backend.discard(self._sandbox)
-        self._backend._remove_later(self._sandbox.container_id)
+        self._backend.discard(self._sandbox, broken=True)
 
     async def close(self) -> None:
         if self._closed:

@@ -131,7 +131,6 @@ def plan_container(
     image: str,
     execution_id: str,
     workspace: Path | None,
-    env: Mapping[str, str],
     owner: Owner,
     pooled: bool,
 ) -> ContainerPlan:
@@ -149,7 +148,6 @@ def plan_container(
             environment[name] = os.environ[name]
     if sandbox.ca_bundle is not None:
         environment.update(dict.fromkeys(CA_VARIABLES, CA_PATH))
-    environment.update(env)
     labels = {
         LABEL: "1",
         "stigmer.execution-id": execution_id,

@@ -25,8 +25,6 @@ from agent_runner.backends.base import (
     HostKeptState,
     ShellSpec,
     ShellState,
-    carry_over,
-    parse_state,
 )
 from agent_runner.backends.executor import may_change_state
 from agent_runner.errors import ModeUnavailable, SessionClosed, WorkingDirectoryMissing
@@ -138,12 +136,8 @@ class LocalShell(HostKeptState):
         return self._initial_cwd
 
     def _remember(self, state_file: Path, overlay: Mapping[str, str]) -> None:
-        try:
-            state = parse_state(state_file.read_bytes())
-        except FileNotFoundError:
-            return
-        if state is not None:
-            self._state = ShellState(state.cwd, carry_over(self._state.env, overlay, state.env))
+        with suppress(FileNotFoundError):
+            self._adopt(state_file.read_bytes(), overlay)
 
     async def _spawn(
         self,
