@@ -85,3 +85,16 @@ def test_cli_prints_the_decision_on_stderr_unless_quiet(sandbox_image, workspace
     assert sandboxed.stderr.startswith('auto -> sandbox: "pip install six" installs packages')
     quiet = run("--quiet", "ls")
     assert quiet.stderr == ""
+
+
+async def test_killed_sandbox_command_keeps_what_the_host_shared(image_without_python, workspace):
+    """On the exec-per-command path, a command killed before its state is recorded must not
+    hand back an older state than the one the host side shared in the meantime."""
+    settings = Settings(mode="auto", sandbox_image=image_without_python, auto_pull=False)
+    async with Runner(settings) as runner, runner.session(cwd=workspace) as session:
+        await session.run("sudo -n true 2>/dev/null; true")
+        await session.run("export SHARED=from-host")
+        killed = await session.run("sudo -n true 2>/dev/null; sleep 30", timeout=1)
+        assert (killed.mode, killed.timed_out) == (ExecutionMode.SANDBOX, True)
+        result = await session.run('sudo -n true 2>/dev/null; echo "$SHARED"')
+    assert result.stdout == "from-host\n"

@@ -20,10 +20,9 @@ from agent_runner.backends.base import (
     CommandRequest,
     HostKeptState,
     ShellState,
-    carry_over,
 )
 from agent_runner.backends.channel import ExecutorChannel
-from agent_runner.backends.executor import DRAIN_SECONDS, STATE_WRAPPER, parse_state
+from agent_runner.backends.executor import DRAIN_SECONDS, STATE_WRAPPER
 from agent_runner.errors import SessionClosed
 from agent_runner.output import OutputCollector
 from agent_runner.results import TIMEOUT_EXIT_CODE, Stream
@@ -35,12 +34,15 @@ STATE_FILE = "/tmp/.stigmer-exec-state"
 PID_FILE = "/tmp/.stigmer-exec-pid"
 POLL_SECONDS = 0.05
 LAUNCH = (
+    f": >| {STATE_FILE}; "
     f"record='builtin echo $$ $PPID >| {PID_FILE}; exec \"$@\"'; "
     'if command -v setsid >/dev/null 2>&1; then exec setsid -w bash -c "$record" bash "$@"; '
     'else eval "$record"; fi'
 )
-"""Runs the command as the leader of a new session (when the image has ``setsid``) and
-records its pid, which is then also its process group's id, and its parent's."""
+"""Empties the previous command's state file (so a command killed before its trap cannot
+hand back stale state), then runs the command as the leader of a new session (when the
+image has ``setsid``) and records its pid, which is then also its process group's id, and
+its parent's."""
 KILL = (
     f"read -r pid parent < {PID_FILE} || exit 0; "
     'if [ "$parent" -gt 1 ] && [ "$(cat /proc/$parent/comm 2>/dev/null)" = setsid ]; then '
@@ -140,10 +142,7 @@ class ExecShell(HostKeptState):
             user=f"{sandbox.uid}:{sandbox.gid}",
         )
         raw, _ = await self._backend.call(api.exec_start, reader["Id"], demux=True)
-        state = parse_state(raw or b"")
-        if state is not None:
-            cwd, env = state
-            self._state = ShellState(cwd, carry_over(self._state.env, overlay, env))
+        self._adopt(raw or b"", overlay)
 
     async def close(self) -> None:
         if not self._closed:
