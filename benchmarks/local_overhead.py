@@ -33,7 +33,7 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 async def measure(rounds: int) -> dict[str, list[float]]:
-    settings = Settings()
+    settings = Settings.defaults()
     timings: dict[str, list[float]] = {"bare": [], "ours": []}
     for _ in range(20):
         await bare()

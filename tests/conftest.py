@@ -60,7 +60,7 @@ def sandbox_image(docker_api) -> str:
 def labelled_containers(api) -> set[str]:
     """Our containers that this test run could have made: its own, or those of exited processes
     (the CLI tests' subprocesses); another live runner's containers are not ours to judge."""
-    from agent_runner.backends.docker_spec import Owner
+    from agent_runner.backends.owner import Owner
 
     found = set()
     for container in api.containers(all=True, filters={"label": "stigmer.sandbox=1"}):

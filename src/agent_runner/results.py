@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from agent_runner.config import ExecutionMode
+from agent_runner.modes import ExecutionMode
 
 TIMEOUT_EXIT_CODE = 124
 """Exit code of a command stopped by its timeout (the same as coreutils ``timeout``)."""

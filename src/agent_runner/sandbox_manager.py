@@ -11,8 +11,9 @@ from typing import Any
 
 from agent_runner.config import ExecutionMode, Settings
 from agent_runner.results import ExecutionResult
-from agent_runner.runner import PathLike, Runner, Session, reject_requirements
+from agent_runner.runner import Runner
 from agent_runner.runner import execute_command as _execute_once
+from agent_runner.session import PathLike, Session, reject_requirements
 
 _runner: Runner | None = None
 _sessions: dict[str, Session] = {}

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agent_runner.backends.base import ShellState
-from agent_runner.config import ExecutionMode
+from agent_runner.modes import ExecutionMode
 
 SANDBOX_WORKSPACE = "/workspace"
 MACHINE_VARIABLES = frozenset(

@@ -2,7 +2,8 @@
 
 A backend's test module subclasses :class:`BackendContract` and supplies one fixture,
 ``settings``: the :class:`~agent_runner.Settings` that make ``mode`` run on that backend.
-Nothing here knows which backend it talks to.
+Nothing here knows which backend it talks to; each subclass names the mode and the
+backend name its results must report.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class BackendContract:
     """Subclass and provide the ``settings`` fixture."""
 
     mode: ExecutionMode
+    backend: str
+    """The name the results must report (``ExecutionResult.backend``)."""
 
     @pytest.fixture
     def workspace(self, tmp_path: Path) -> Path:
@@ -62,6 +65,7 @@ class BackendContract:
         result = await self.run(runner, workspace, "echo out; echo err >&2; exit 7")
         assert (result.exit_code, result.stdout, result.stderr) == (7, "out\n", "err\n")
         assert result.mode is self.mode
+        assert result.backend == self.backend
         assert not result.timed_out
         assert not result.truncated
 

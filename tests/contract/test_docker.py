@@ -11,10 +11,11 @@ pytestmark = pytest.mark.docker
 
 class TestDocker(BackendContract):
     mode = ExecutionMode.SANDBOX
+    backend = "docker"
 
     @pytest.fixture
     def settings(self, sandbox_image) -> Settings:
-        return Settings(mode="sandbox", sandbox_image=sandbox_image, auto_pull=False)
+        return Settings.defaults(mode="sandbox", sandbox_image=sandbox_image, auto_pull=False)
 
     @pytest.fixture
     def workspace(self, tmp_path):
@@ -26,7 +27,9 @@ class TestDockerWithoutPython(TestDocker):
 
     @pytest.fixture
     def settings(self, image_without_python) -> Settings:
-        return Settings(mode="sandbox", sandbox_image=image_without_python, auto_pull=False)
+        return Settings.defaults(
+            mode="sandbox", sandbox_image=image_without_python, auto_pull=False
+        )
 
     async def test_background_child_does_not_hold_the_command(self, runner, workspace):
         """Docker ends an exec whose output a background child still holds only after its own

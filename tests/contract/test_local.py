@@ -6,7 +6,8 @@ from tests.contract.suite import BackendContract
 
 class TestLocal(BackendContract):
     mode = ExecutionMode.LOCAL
+    backend = "local"
 
     @pytest.fixture
     def settings(self) -> Settings:
-        return Settings()
+        return Settings.defaults()

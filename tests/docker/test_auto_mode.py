@@ -18,7 +18,7 @@ def workspace(tmp_path):
 
 @pytest.fixture
 def settings(sandbox_image) -> Settings:
-    return Settings(mode="auto", sandbox_image=sandbox_image, auto_pull=False)
+    return Settings.defaults(mode="auto", sandbox_image=sandbox_image, auto_pull=False)
 
 
 async def test_each_command_runs_where_the_policy_says_with_the_reason(settings, workspace):
@@ -90,7 +90,7 @@ def test_cli_prints_the_decision_on_stderr_unless_quiet(sandbox_image, workspace
 async def test_killed_sandbox_command_keeps_what_the_host_shared(image_without_python, workspace):
     """On the exec-per-command path, a command killed before its state is recorded must not
     hand back an older state than the one the host side shared in the meantime."""
-    settings = Settings(mode="auto", sandbox_image=image_without_python, auto_pull=False)
+    settings = Settings.defaults(mode="auto", sandbox_image=image_without_python, auto_pull=False)
     async with Runner(settings) as runner, runner.session(cwd=workspace) as session:
         await session.run("sudo -n true 2>/dev/null; true")
         await session.run("export SHARED=from-host")

@@ -18,7 +18,7 @@ def unreachable_default(monkeypatch, docker_api):
     """The published image, as on a machine that cannot reach the registry; its own local tag."""
     monkeypatch.setattr(images, "DEFAULT_SANDBOX_IMAGE", UNREACHABLE_DEFAULT)
     monkeypatch.setattr(images, "LOCAL_BUILD_TAG", TEST_LOCAL_TAG)
-    yield Settings(mode="sandbox", sandbox_image=UNREACHABLE_DEFAULT)
+    yield Settings.defaults(mode="sandbox", sandbox_image=UNREACHABLE_DEFAULT)
     import docker
 
     with contextlib.suppress(docker.errors.ImageNotFound):
@@ -32,7 +32,7 @@ def resolve(api, settings: Settings) -> str:
 
 
 def test_present_image_is_used_as_configured(docker_api, sandbox_image):
-    assert resolve(docker_api, Settings(sandbox_image=sandbox_image)) == sandbox_image
+    assert resolve(docker_api, Settings.defaults(sandbox_image=sandbox_image)) == sandbox_image
 
 
 def test_unpullable_default_falls_back_to_the_local_build_and_says_so(
@@ -63,6 +63,6 @@ def test_a_configured_image_is_never_substituted(docker_api, sandbox_image):
     docker_api.tag(sandbox_image, TEST_LOCAL_TAG)
     try:
         with pytest.raises(ImageNotFound, match="could not be pulled"):
-            resolve(docker_api, Settings(sandbox_image="127.0.0.1:9/team/custom:1"))
+            resolve(docker_api, Settings.defaults(sandbox_image="127.0.0.1:9/team/custom:1"))
     finally:
         docker_api.remove_image(TEST_LOCAL_TAG)

@@ -36,7 +36,7 @@ def workspace(tmp_path):
 
 
 async def test_basic_image_has_its_tools_and_runs_as_a_user(basic_image, workspace):
-    settings = Settings(mode="sandbox", sandbox_image=basic_image, auto_pull=False)
+    settings = Settings.defaults(mode="sandbox", sandbox_image=basic_image, auto_pull=False)
     async with Runner(settings) as runner:
         result = await runner.run(
             "id -u; python --version; node --version; npm --version; git --version; jq --version; "
@@ -52,7 +52,7 @@ async def test_basic_image_has_its_tools_and_runs_as_a_user(basic_image, workspa
 
 
 async def test_pip_install_works_as_non_root_on_a_read_only_root(basic_image, workspace):
-    settings = Settings(mode="sandbox", sandbox_image=basic_image, auto_pull=False)
+    settings = Settings.defaults(mode="sandbox", sandbox_image=basic_image, auto_pull=False)
     async with Runner(settings) as runner, runner.session(cwd=workspace) as session:
         installed = await session.run("pip install --quiet six==1.16.0", timeout=300)
         assert installed.exit_code == 0, installed.stderr

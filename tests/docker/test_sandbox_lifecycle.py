@@ -13,7 +13,6 @@ import pytest
 
 from agent_runner import Runner, Settings
 from agent_runner.backends.docker import DockerBackend
-from agent_runner.backends.docker_inventory import list_sandboxes, prune_orphans
 from agent_runner.errors import ImageNotFound, SandboxUnavailable, SessionClosed
 from tests.conftest import ROOT, cli_environment, run_cli, sandbox_workspace
 
@@ -27,7 +26,7 @@ def workspace(tmp_path):
 
 def settings_for(image: str, **options) -> Settings:
     options.setdefault("auto_pull", False)
-    return Settings(mode="sandbox", sandbox_image=image, **options)
+    return Settings.defaults(mode="sandbox", sandbox_image=image, **options)
 
 
 def containers(api, **labels) -> list[dict]:
@@ -122,9 +121,9 @@ async def test_cleanup_false_keeps_the_container_for_inspection(
         (kept,) = containers(docker_api, execution_id="lifecycle-4")
     finally:
         backend = DockerBackend(settings_for(sandbox_image))
-        removed = await prune_orphans(backend, everything=True)
+        removed = await backend.prune(everything=True)
         await backend.close()
-    assert kept["Id"] in {s.container_id for s in removed}
+    assert kept["Id"] in {s.sandbox_id for s in removed}
     assert containers(docker_api, execution_id="lifecycle-4") == []
 
 
@@ -144,7 +143,7 @@ CRASHING_RUNNER = textwrap.dedent(
     import asyncio, sys
     from agent_runner import Runner, Settings
     async def main():
-        settings = Settings(mode="sandbox", sandbox_image=sys.argv[1], auto_pull=False)
+        settings = Settings.defaults(mode="sandbox", sandbox_image=sys.argv[1], auto_pull=False)
         runner = Runner(settings)
         session = runner.session(sys.argv[2], cwd=sys.argv[3])
         await session.run("true")
@@ -184,7 +183,7 @@ async def test_orphan_without_executor_is_pruned_by_the_next_runner(
     (orphan,) = containers(docker_api, execution_id="crashed-2")
     async with Runner(settings_for(image_without_python)) as runner:
         backend = await runner.backend(runner.settings.mode)
-        listed = {s.container_id: s for s in await list_sandboxes(backend)}
+        listed = {s.sandbox_id: s for s in await backend.sandboxes()}
         assert listed[orphan["Id"]].orphaned
         await runner.run("true", cwd=workspace)
     assert containers(docker_api, execution_id="crashed-2") == []
@@ -194,7 +193,7 @@ async def test_prune_never_touches_containers_without_our_label(docker_api, sand
     stranger = docker_api.create_container(sandbox_image, "sleep 300", labels={"team": "other"})
     try:
         backend = DockerBackend(settings_for(sandbox_image))
-        await prune_orphans(backend, everything=True)
+        await backend.prune(everything=True)
         await backend.close()
         assert docker_api.inspect_container(stranger["Id"])["Id"] == stranger["Id"]
     finally:
@@ -269,11 +268,21 @@ def test_cli_exec_in_sandbox_and_sandbox_commands(sandbox_image, workspace, tmp_
     assert lines[1].startswith("Python 3")
     assert (workspace / "x").stat().st_uid == workspace.stat().st_uid
     as_json = json.loads(
-        run_cli("exec", "--mode", "sandbox", "--json", "exit 4", env=env, cwd=workspace).stdout
+        run_cli(
+            "exec",
+            "--mode",
+            "sandbox",
+            "--backend",
+            "docker",
+            "--json",
+            "exit 4",
+            env=env,
+            cwd=workspace,
+        ).stdout
     )
     assert (as_json["exit_code"], as_json["mode"], as_json["backend"]) == (4, "sandbox", "docker")
     assert as_json["sandbox_id"]
-    listing = run_cli("sandbox", "ls", "--json", env=env)
+    listing = run_cli("sandbox", "ls", "--backend", "docker", "--json", env=env)
     assert listing.returncode == 0
     assert isinstance(json.loads(listing.stdout), list)
     pruned = run_cli("sandbox", "prune", env=env)

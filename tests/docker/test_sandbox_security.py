@@ -19,7 +19,7 @@ def workspace(tmp_path) -> Path:
 
 
 def sandbox_settings(image: str, **sandbox) -> Settings:
-    return Settings(mode="sandbox", sandbox_image=image, auto_pull=False, sandbox=sandbox)
+    return Settings.defaults(mode="sandbox", sandbox_image=image, auto_pull=False, sandbox=sandbox)
 
 
 async def run_in_sandbox(settings: Settings, workspace: Path, command: str, **options):
@@ -186,17 +186,17 @@ async def test_timeout_kills_the_tree_but_keeps_the_session(sandbox_image, works
 def test_configured_user_is_used_and_root_is_refused(tmp_path):
     from pydantic import ValidationError
 
-    from agent_runner.backends.docker_spec import sandbox_user
+    from agent_runner.backends.docker.spec import sandbox_user
 
-    assert sandbox_user(Settings(sandbox={"user": "4242"}), tmp_path) == (4242, 4242)
-    assert sandbox_user(Settings(sandbox={"user": "4242:100"}), tmp_path) == (4242, 100)
+    assert sandbox_user(Settings.defaults(sandbox={"user": "4242"}), tmp_path) == (4242, 4242)
+    assert sandbox_user(Settings.defaults(sandbox={"user": "4242:100"}), tmp_path) == (4242, 100)
     with pytest.raises(ValidationError, match="pattern"):
-        Settings(sandbox={"user": "0:0"})
+        Settings.defaults(sandbox={"user": "0:0"})
 
 
 def test_root_owned_workspace_falls_back_to_the_sandbox_user(tmp_path):
-    from agent_runner.backends.docker_spec import FALLBACK_USER, sandbox_user
+    from agent_runner.backends.docker.spec import FALLBACK_USER, sandbox_user
 
     if os.getuid() != 0:
         pytest.skip("needs a root-owned directory")
-    assert sandbox_user(Settings(), tmp_path) == FALLBACK_USER
+    assert sandbox_user(Settings.defaults(), tmp_path) == FALLBACK_USER

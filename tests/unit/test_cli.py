@@ -191,3 +191,22 @@ def test_env_flag_applies_to_one_command_of_a_session(env, tmp_path):
     assert first.stdout == "1\n"
     second = cli(env, "exec", "--session", "env-1", 'echo "${ONCE-gone} $KEPT"')
     assert second.stdout == "gone 2\n"
+
+
+def test_exec_refuses_an_unknown_backend_in_one_line(env):
+    done = cli(env, "exec", "--backend", "podman", "--mode", "sandbox", "true")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "invalid choice: 'podman'" in done.stderr
+
+
+def test_config_list_shows_the_sandbox_backend_and_its_source(env):
+    env = {**env, "STIGMER_SANDBOX_BACKEND": "docker"}
+    done = cli(env, "config", "list", "--json")
+    (row,) = [row for row in json.loads(done.stdout) if row["key"] == "execution.sandbox.backend"]
+    assert row == {
+        "key": "execution.sandbox.backend",
+        "value": "docker",
+        "source": "environment variable STIGMER_SANDBOX_BACKEND",
+        "variable": "STIGMER_SANDBOX_BACKEND",
+    }

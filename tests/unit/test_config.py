@@ -4,7 +4,7 @@ import pytest
 
 from agent_runner import ExecutionMode, Settings
 from agent_runner.config import current_settings, find_key, resolve, setting_keys
-from agent_runner.config_file import ConfigFile
+from agent_runner.config.file import ConfigFile
 from agent_runner.errors import ConfigFileError, InvalidSetting
 
 
@@ -24,7 +24,7 @@ def write(path: Path, text: str) -> None:
 
 def test_defaults_without_file_or_variables(config):
     resolved = resolve()
-    assert resolved.settings == Settings()
+    assert resolved.settings == Settings.defaults()
     assert resolved.settings.mode is ExecutionMode.LOCAL
     assert resolved.settings.sandbox_image == "ghcr.io/stigmer/agent-sandbox:latest"
     assert {str(origin) for origin in resolved.origins.values()} == {"default"}
@@ -168,7 +168,7 @@ def test_malformed_file_is_one_line(config, text, message):
 
 def test_empty_file_means_defaults(config):
     write(config, "")
-    assert resolve().settings == Settings()
+    assert resolve().settings == Settings.defaults()
 
 
 def test_set_keeps_other_keys_and_comments(config):
@@ -240,3 +240,55 @@ def test_invalid_sandbox_limits_are_refused_with_a_hint(
     with pytest.raises(InvalidSetting, match=expected) as error:
         resolve()
     assert str(error.value).startswith(f"environment variable {variable}: ")
+
+
+def test_settings_keywords_go_on_top_of_the_cascade(config, monkeypatch):
+    write(
+        config,
+        "backend:\n  local:\n    execution:\n      sandbox_image: team/image:1\n"
+        "      sandbox:\n        memory: 512m\n        network: none\n",
+    )
+    monkeypatch.setenv("STIGMER_SANDBOX_CPUS", "1.5")
+    settings = Settings(mode="sandbox", sandbox={"network": "bridge"})
+    assert settings.mode is ExecutionMode.SANDBOX
+    assert settings.sandbox_image == "team/image:1"
+    assert settings.sandbox.memory == "512m"
+    assert settings.sandbox.cpus == 1.5
+    assert settings.sandbox.network == "bridge"
+
+
+def test_settings_defaults_read_nothing(config, monkeypatch):
+    write(config, "backend:\n  local:\n    execution:\n      sandbox_image: team/image:1\n")
+    monkeypatch.setenv("STIGMER_EXECUTION_MODE", "auto")
+    settings = Settings.defaults(cleanup=False)
+    assert settings.sandbox_image == "ghcr.io/stigmer/agent-sandbox:latest"
+    assert settings.mode is ExecutionMode.LOCAL
+    assert settings.cleanup is False
+
+
+def test_settings_keyword_errors_are_one_line_naming_the_argument(config):
+    with pytest.raises(InvalidSetting, match=r"^argument sandbox\.network: 'wifi' is not a valid"):
+        Settings(sandbox={"network": "wifi"})
+    with pytest.raises(InvalidSetting, match="unknown setting 'sandbox.netwrok'"):
+        Settings(sandbox={"netwrok": "none"})
+
+
+def test_settings_accept_a_section_model_as_a_keyword(config):
+    from agent_runner.config import SandboxSettings
+
+    write(config, "backend:\n  local:\n    execution:\n      sandbox:\n        memory: 512m\n")
+    settings = Settings(sandbox=SandboxSettings(network="none"))
+    assert (settings.sandbox.network, settings.sandbox.memory) == ("none", "512m")
+
+
+def test_sandbox_backend_from_each_source(config, monkeypatch):
+    assert resolve().settings.sandbox.backend == "docker"
+    write(config, "backend:\n  local:\n    execution:\n      sandbox:\n        backend: docker\n")
+    assert "sandbox.backend" in str(resolve().origins["sandbox.backend"])
+    monkeypatch.setenv("STIGMER_SANDBOX_BACKEND", "podman")
+    with pytest.raises(InvalidSetting) as error:
+        resolve()
+    assert str(error.value) == (
+        "environment variable STIGMER_SANDBOX_BACKEND: 'podman' is not a valid "
+        "execution.sandbox.backend: expected one of docker"
+    )

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from agent_runner import Settings
-from agent_runner.backends.docker_spec import CA_PATH, Owner, host_path, plan_container
+from agent_runner.backends.docker.spec import CA_PATH, host_path, plan_container
+from agent_runner.backends.owner import Owner
 from agent_runner.errors import InvalidSetting, WorkingDirectoryMissing
 
 OWNER = Owner(4242, "host-a", "123")
@@ -25,7 +26,7 @@ def test_runner_in_a_container_maps_workspaces_to_host_paths():
 
 def test_plan_spells_out_the_secure_defaults(tmp_path):
     plan = plan_container(
-        Settings(sandbox={"user": "1234:99"}),
+        Settings.defaults(sandbox={"user": "1234:99"}),
         image="img:1",
         execution_id="exec-1",
         workspace=tmp_path,
@@ -62,7 +63,7 @@ def test_plan_spells_out_the_secure_defaults(tmp_path):
 def test_ca_bundle_is_mounted_read_only(tmp_path):
     bundle = tmp_path / "ca.pem"
     bundle.write_text("x")
-    settings = Settings(sandbox={"ca_bundle": str(bundle), "workspace": "none"})
+    settings = Settings.defaults(sandbox={"ca_bundle": str(bundle), "workspace": "none"})
     plan = plan_container(
         settings, image="i", execution_id="e", workspace=None, owner=OWNER, pooled=True
     )
@@ -75,7 +76,7 @@ def test_ca_bundle_is_mounted_read_only(tmp_path):
 def test_missing_workspace_is_refused_before_anything_is_created(tmp_path):
     with pytest.raises(WorkingDirectoryMissing):
         plan_container(
-            Settings(),
+            Settings.defaults(),
             image="i",
             execution_id="e",
             workspace=tmp_path / "no",

@@ -27,7 +27,7 @@ async def test_timeout_kills_grandchildren_by_pid(tmp_path):
     result = await execute_command(
         f"sleep 60 & echo $! > {pidfile}; bash -c 'sleep 60 & echo $! >> {pidfile}; wait'; wait",
         timeout=0.5,
-        settings=Settings(),
+        settings=Settings.defaults(),
     )
     assert result.timed_out
     pids = [int(line) for line in pidfile.read_text().split()]
@@ -39,13 +39,15 @@ async def test_timeout_kills_grandchildren_by_pid(tmp_path):
 async def test_timeout_is_enforced_within_a_second_even_if_term_is_ignored():
     loop = asyncio.get_running_loop()
     started = loop.time()
-    result = await execute_command("trap '' TERM INT; sleep 30", timeout=1, settings=Settings())
+    result = await execute_command(
+        "trap '' TERM INT; sleep 30", timeout=1, settings=Settings.defaults()
+    )
     assert result.timed_out
     assert loop.time() - started < 2.0
 
 
 async def test_closing_a_session_kills_what_its_commands_left_running(tmp_path):
-    async with Runner(Settings()) as runner, runner.session(cwd=tmp_path) as session:
+    async with Runner(Settings.defaults()) as runner, runner.session(cwd=tmp_path) as session:
         result = await session.run("sleep 60 & echo $!")
         pid = int(result.stdout)
         assert alive(pid)
@@ -55,11 +57,11 @@ async def test_closing_a_session_kills_what_its_commands_left_running(tmp_path):
 
 async def test_missing_working_directory_is_a_clear_error(tmp_path):
     with pytest.raises(WorkingDirectoryMissing, match="does not exist"):
-        await execute_command("true", cwd=tmp_path / "nope", settings=Settings())
+        await execute_command("true", cwd=tmp_path / "nope", settings=Settings.defaults())
 
 
 async def test_deleted_session_directory_is_reported_not_hidden(tmp_path):
-    async with Runner(Settings()) as runner, runner.session(cwd=tmp_path) as session:
+    async with Runner(Settings.defaults()) as runner, runner.session(cwd=tmp_path) as session:
         await session.run("mkdir gone && cd gone")
         await session.run("rmdir ../gone")
         result = await session.run("pwd")
@@ -68,13 +70,13 @@ async def test_deleted_session_directory_is_reported_not_hidden(tmp_path):
 
 
 async def test_signal_death_maps_to_128_plus_signal():
-    result = await execute_command("kill -9 $$", settings=Settings())
+    result = await execute_command("kill -9 $$", settings=Settings.defaults())
     assert result.exit_code == 137
 
 
 async def test_unknown_mode_is_a_typed_error():
     with pytest.raises(InvalidSetting, match="expected one of local, sandbox, auto"):
-        await execute_command("true", mode="turbo", settings=Settings())
+        await execute_command("true", mode="turbo", settings=Settings.defaults())
 
 
 def test_huge_output_keeps_the_runner_small(tmp_path):
@@ -83,7 +85,7 @@ def test_huge_output_keeps_the_runner_small(tmp_path):
         import asyncio, resource, sys
         from agent_runner import Settings, execute_command
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        result = asyncio.run(execute_command("yes | head -c 500000000", settings=Settings()))
+        result = asyncio.run(execute_command("yes | head -c 500000000", settings=Settings.defaults()))
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         assert result.exit_code == 0 and result.truncated, result
         print((after - before) // 1024, len(result.stdout))
@@ -99,10 +101,10 @@ def test_huge_output_keeps_the_runner_small(tmp_path):
 
 async def test_environment_of_the_host_is_visible_locally(monkeypatch):
     monkeypatch.setenv("AGENT_RUNNER_TEST_VALUE", "from-host")
-    result = await execute_command('echo "$AGENT_RUNNER_TEST_VALUE"', settings=Settings())
+    result = await execute_command('echo "$AGENT_RUNNER_TEST_VALUE"', settings=Settings.defaults())
     assert result.stdout == "from-host\n"
 
 
 def test_path_objects_are_accepted(tmp_path: Path):
-    result = asyncio.run(execute_command("pwd", cwd=tmp_path, settings=Settings()))
+    result = asyncio.run(execute_command("pwd", cwd=tmp_path, settings=Settings.defaults()))
     assert result.stdout.strip() == str(tmp_path)

@@ -73,7 +73,7 @@ async def test_function_exported_by_the_host_that_changes_directory_is_carried(
 
     monkeypatch.setenv("BASH_FUNC_jump%%", "() {  cd inner\n}")
     (tmp_path / "inner").mkdir()
-    async with Runner(Settings()) as runner, runner.session(cwd=tmp_path) as session:
+    async with Runner(Settings.defaults()) as runner, runner.session(cwd=tmp_path) as session:
         await session.run("jump")
         result = await session.run("pwd")
     assert result.stdout.strip() == str(tmp_path / "inner")

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from agent_runner.backends import executor
 from agent_runner.backends.executor import STATE_WRAPPER, VOLATILE_VARIABLES, carry_over
+from agent_runner.backends.owner import Owner
 from agent_runner.config import Settings
 from agent_runner.output import OutputCollector
 
@@ -117,6 +118,23 @@ class Shell(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class SandboxInfo:
+    """One of our sandboxes, as ``agent-runner sandbox ls`` shows it, whatever the backend."""
+
+    sandbox_id: str
+    name: str
+    execution_id: str
+    state: str
+    image: str
+    created_at: str
+    owner: Owner
+
+    @property
+    def orphaned(self) -> bool:
+        return not self.owner.is_alive()
+
+
 class Backend(Protocol):
     """Opens shells in one kind of place."""
 
@@ -126,6 +144,14 @@ class Backend(Protocol):
 
     async def warm(self, cwd: str | None) -> None:
         """Get ready for sessions in ``cwd`` ahead of time (a warm pool); may do nothing."""
+        ...
+
+    async def sandboxes(self) -> list[SandboxInfo]:
+        """The sandboxes of ours this backend can see (any runner's, not only this one's)."""
+        ...
+
+    async def prune(self, *, everything: bool = False) -> list[SandboxInfo]:
+        """Remove the orphaned sandboxes (with ``everything``, all of ours); return them."""
         ...
 
     async def close(self) -> None:

@@ -1,98 +1,44 @@
-"""An asyncio conversation with a process inside a container, over the engine's API.
+"""The runner's end of the executor's protocol, over any duplex byte stream.
 
-The Engine API's attach and exec-start calls upgrade their HTTP connection to a raw
-stream: what we write reaches the process's stdin, and its stdout and stderr come back
-multiplexed with 8-byte headers. docker-py hands such a stream to a blocking socket; here
-the upgrade is done on an asyncio connection instead, so reading a command's output needs
-no thread and costs a fraction of a millisecond.
+Every remote backend reaches its sandbox's executor (:mod:`agent_runner.backends.executor`)
+through some transport that carries the executor's stdin one way and its stdout and stderr
+the other: the Engine API's upgraded connection for Docker, a ``pods/exec`` websocket for
+Kubernetes. The transport only moves bytes (:class:`ByteStream`); this module turns the
+executor's stdout into frames and keeps what it writes to stderr (only on trouble) for error
+messages, so no backend parses the protocol twice.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import struct
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlparse
+from typing import Any, Protocol
 
 from agent_runner.backends import executor
-from agent_runner.errors import SandboxUnavailable
 
-_MULTIPLEX_HEADER = struct.Struct(">BxxxI")
-_STDOUT, _STDERR = 1, 2
-
-
-@dataclass(frozen=True)
-class EngineAddress:
-    """Where the engine listens: a unix socket path, or a plain TCP host and port."""
-
-    unix_path: str | None = None
-    host: str | None = None
-    port: int | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> EngineAddress | None:
-        """``unix:///path`` or ``tcp://host:port``; ``None`` for the rest (TLS, ssh)."""
-        parsed = urlparse(url)
-        if parsed.scheme in ("unix", "http+unix"):
-            return cls(unix_path=parsed.path)
-        if parsed.scheme in ("tcp", "http") and parsed.hostname and parsed.port:
-            return cls(host=parsed.hostname, port=parsed.port)
-        return None
-
-    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self.unix_path is not None:
-            return await asyncio.open_unix_connection(self.unix_path, limit=2**20)
-        return await asyncio.open_connection(self.host, self.port, limit=2**20)
+STDOUT, STDERR = 1, 2
+DIAGNOSTICS_KEPT = 4096
 
 
-async def upgrade(
-    address: EngineAddress, api_path: str, body: dict[str, Any] | None = None
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """POST ``api_path`` asking for a raw stream; return the upgraded connection."""
-    reader, writer = await address.connect()
-    payload = json.dumps(body).encode() if body is not None else b""
-    request = (
-        f"POST {api_path} HTTP/1.1\r\n"
-        "Host: docker\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n"
-        "Connection: Upgrade\r\n"
-        "Upgrade: tcp\r\n\r\n"
-    ).encode() + payload
-    try:
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-    except (OSError, asyncio.IncompleteReadError) as error:
-        writer.close()
-        raise SandboxUnavailable(f"the engine closed the stream for {api_path}: {error}") from None
-    status = head.split(b"\r\n", 1)[0].decode("latin-1")
-    if " 101 " not in status and " 200 " not in status:
-        writer.close()
-        detail = await _error_body(reader)
-        raise SandboxUnavailable(f"the engine refused {api_path}: {status} {detail}".strip())
-    return reader, writer
+class ByteStream(Protocol):
+    """A process's stdin, and its stdout and stderr kept apart, as a transport carries them."""
 
+    async def receive(self) -> tuple[int, bytes]:
+        """The next piece of output: (1 for stdout or 2 for stderr, bytes); ``EOFError`` at
+        the end of the stream."""
+        ...
 
-async def _error_body(reader: asyncio.StreamReader) -> str:
-    try:
-        raw = await asyncio.wait_for(reader.read(4096), 1.0)
-    except (TimeoutError, OSError):
-        return ""
-    try:
-        return str(json.loads(raw.split(b"\r\n\r\n")[-1]).get("message", ""))
-    except ValueError:
-        return raw.decode(errors="replace")[:200]
+    async def send(self, data: bytes) -> None: ...
+
+    def close(self) -> None:
+        """Hang up (the process sees its stdin close)."""
+        ...
 
 
 class ExecutorChannel:
-    """Frames to and from :mod:`agent_runner.backends.executor` over an upgraded stream."""
+    """Frames to and from the executor over a :class:`ByteStream`."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
+    def __init__(self, stream: ByteStream) -> None:
+        self._stream = stream
         self._stdout = bytearray()
         self.diagnostics = bytearray()
         """What the process wrote to its stderr (the executor only writes there on trouble)."""
@@ -103,13 +49,11 @@ class ExecutorChannel:
         return lines[-1] if lines else ""
 
     async def send(self, request: dict[str, Any]) -> None:
-        self._writer.write(json.dumps(request).encode() + b"\n")
-        await self._writer.drain()
+        await self._stream.send(json.dumps(request).encode() + b"\n")
 
     async def write(self, data: bytes) -> None:
         """Raw bytes to the executor's stdin (the body of a ``put``)."""
-        self._writer.write(data)
-        await self._writer.drain()
+        await self._stream.send(data)
 
     async def read_frame(self) -> tuple[bytes, bytes]:
         """The next frame from the executor; ``EOFError`` when the stream ends."""
@@ -136,28 +80,14 @@ class ExecutorChannel:
         self._stdout[:] = rest
         return line
 
-    async def read_raw(self) -> tuple[int, bytes]:
-        """The next piece of the process's output: (1 for stdout or 2 for stderr, bytes)."""
-        try:
-            header = await self._reader.readexactly(_MULTIPLEX_HEADER.size)
-            stream, length = _MULTIPLEX_HEADER.unpack(header)
-            return stream, await self._reader.readexactly(length)
-        except (asyncio.IncompleteReadError, ConnectionError) as error:
-            raise EOFError("the sandbox process closed its stream") from error
-
     async def _read_more(self) -> None:
-        stream, data = await self.read_raw()
-        if stream == _STDOUT:
+        stream, data = await self._stream.receive()
+        if stream == STDOUT:
             self._stdout += data
-        elif stream == _STDERR:
-            self.diagnostics += data[-4096:]
-            del self.diagnostics[:-4096]
+        elif stream == STDERR:
+            self.diagnostics += data[-DIAGNOSTICS_KEPT:]
+            del self.diagnostics[:-DIAGNOSTICS_KEPT]
 
     def close(self) -> None:
         """Hang up: the executor sees its stdin close, kills what runs, and exits."""
-        if not self._writer.is_closing():
-            self._writer.close()
-
-
-def engine_url_from_environment() -> str:
-    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        self._stream.close()

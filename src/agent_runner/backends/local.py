@@ -23,6 +23,7 @@ from agent_runner.backends.base import (
     CommandOutcome,
     CommandRequest,
     HostKeptState,
+    SandboxInfo,
     ShellSpec,
     ShellState,
 )
@@ -225,6 +226,12 @@ class LocalBackend:
 
     async def warm(self, cwd: str | None) -> None:
         return None
+
+    async def sandboxes(self) -> list[SandboxInfo]:
+        return []
+
+    async def prune(self, *, everything: bool = False) -> list[SandboxInfo]:
+        return []
 
     async def close(self) -> None:
         return None

@@ -10,7 +10,6 @@ remove the container if this one dies.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_runner.backends import executor
+from agent_runner.backends.owner import Owner
 from agent_runner.config import Settings
 from agent_runner.errors import InvalidSetting, WorkingDirectoryMissing
 
@@ -49,33 +49,6 @@ LAUNCHER = (
 )
 """The container's main process: the executor when the image has python3, else a sleeper
 (commands then fall back to one exec each). An image without bash cannot run commands."""
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Who started a sandbox, so a later runner can tell whether it was orphaned."""
-
-    pid: int
-    host: str
-    started: str
-
-    @classmethod
-    def current(cls) -> Owner:
-        return cls(os.getpid(), socket.gethostname(), process_start_time(os.getpid()))
-
-    def is_alive(self) -> bool:
-        if self.host != socket.gethostname():
-            return True  # another machine's runner: not ours to judge
-        return process_start_time(self.pid) == self.started
-
-
-def process_start_time(pid: int) -> str:
-    """The kernel's start time of ``pid`` (``""`` when gone); tells a reused pid apart."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
 
 
 def sandbox_user(settings: Settings, workspace: Path | None) -> tuple[int, int]:

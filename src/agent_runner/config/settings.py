@@ -5,104 +5,52 @@ beats a ``STIGMER_*`` environment variable, which beats ``~/.stigmer/config.yaml
 (``backend.local.execution.*``), which beats the default. Every leaf setting remembers where
 its value came from, so a bad value is reported against the flag, variable or file key that
 supplied it, and ``agent-runner config list`` can show the origin of each value.
+
+``Settings(mode="sandbox")`` runs the cascade with its keywords on top, so what a user keeps
+in the config file (the image, limits) is never silently lost; ``Settings.defaults(...)``
+is the plain model with nothing read, for tests and for callers that want exactly that.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from agent_runner.config_file import ConfigFile
-from agent_runner.errors import InvalidSetting
-
-DEFAULT_SANDBOX_IMAGE = "ghcr.io/stigmer/agent-sandbox:latest"
-LOCAL_BUILD_TAG = "stigmer/agent-sandbox:local"
-MIB = 1024 * 1024
-
-
-class ExecutionMode(StrEnum):
-    """Where a command runs: on the host, in a sandbox, or decided per command."""
-
-    LOCAL = "local"
-    SANDBOX = "sandbox"
-    AUTO = "auto"
-
-
-_DURATION = re.compile(
-    r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
+from agent_runner.config.file import SECTION as FILE_SECTION
+from agent_runner.config.file import ConfigFile
+from agent_runner.config.sections import (
+    DEFAULT_SANDBOX_IMAGE,
+    MIB,
+    AutoSettings,
+    SandboxSettings,
+    Seconds,
+    Section,
 )
+from agent_runner.errors import InvalidSetting
+from agent_runner.modes import ExecutionMode
+
+_PLAIN: ContextVar[bool] = ContextVar("agent_runner_plain_settings", default=False)
+"""Set while complete values are turned into a model, so the cascade runs only once."""
 
 
-def _parse_duration(value: Any) -> Any:
-    """Accept seconds as a number or text like ``90``, ``30s``, ``15m``, ``1h30m``."""
-    if not isinstance(value, str):
-        return value
-    match = _DURATION.match(value)
-    if not value.strip() or match is None:
-        raise ValueError("expected seconds or a duration such as 90s, 15m or 1h")
-    hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
+@contextmanager
+def _plain() -> Iterator[None]:
+    token = _PLAIN.set(True)
+    try:
+        yield
+    finally:
+        _PLAIN.reset(token)
 
 
-Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-
-class AutoRule(_Strict):
-    """A user rule for AUTO mode: commands starting with ``prefix`` run in ``mode``."""
-
-    prefix: str = Field(min_length=1)
-    """Command prefix, matched word by word against each simple command."""
-    mode: Literal[ExecutionMode.LOCAL, ExecutionMode.SANDBOX]
-    """Where matching commands run."""
-    examples: list[str] = Field(min_length=1)
-    """Commands this rule must match; checked when the rules load, so a rule set tests itself."""
-
-
-class AutoSettings(_Strict):
-    """How AUTO mode decides."""
-
-    default: Literal[ExecutionMode.LOCAL, ExecutionMode.SANDBOX] = ExecutionMode.LOCAL
-    """Where a command runs when no rule sends it elsewhere."""
-    rules: list[AutoRule] = Field(default_factory=list)
-    """User rules, checked before the built-in ones (config file only)."""
-
-
-class SandboxSettings(_Strict):
-    """How sandboxes are created (Docker backend)."""
-
-    network: Literal["bridge", "none", "host"] = "bridge"
-    """Container network: bridge (default; package installs work), none, or host."""
-    workspace: Literal["bind", "copy", "none"] = "bind"
-    """How the workspace reaches /workspace: bind-mounted, copied in once, or not at all."""
-    ca_bundle: Path | None = None
-    """Host CA bundle to trust inside the sandbox (TLS-inspecting proxies)."""
-    env_passthrough: list[str] = Field(default_factory=list)
-    """Host environment variables passed into the sandbox; no others are."""
-    memory: str = Field(default="2g", pattern=r"^\d+[bkmg]?$")
-    """a memory size such as 512m or 2g (bytes, k, m or g)."""
-    cpus: float = Field(default=2.0, gt=0)
-    """CPU limit, in cores."""
-    pids_limit: int = Field(default=512, ge=16)
-    """Maximum number of processes in the sandbox (fork bombs stop here)."""
-    user: str | None = Field(default=None, pattern=r"^[1-9]\d*(:\d+)?$")
-    """a numeric uid or uid:gid other than root (0); default: the workspace's owner, so the
-    files the sandbox writes stay yours."""
-    pool_size: int = Field(default=0, ge=0, le=32)
-    """Pre-started sandboxes kept warm so a new session does not wait for one."""
-
-
-class Settings(_Strict):
+class Settings(Section):
     """Everything the runner reads from the cascade; a typo anywhere is an error."""
 
     mode: ExecutionMode = ExecutionMode.LOCAL
@@ -122,10 +70,47 @@ class Settings(_Strict):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     auto: AutoSettings = Field(default_factory=AutoSettings)
 
+    def __init__(self, **overrides: Any) -> None:
+        """The cascade's settings with ``overrides`` on top (nested sections as mappings or
+        section models: ``Settings(mode="sandbox", sandbox={"network": "none"})``)."""
+        if _PLAIN.get():
+            super().__init__(**overrides)
+            return
+        resolved = resolve(flatten_overrides(overrides)).settings
+        with _plain():
+            super().__init__(**dict(resolved))
+
     @classmethod
-    def load(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
-        """Settings from the cascade, ``overrides`` (dotted keys) on top."""
-        return resolve(overrides).settings
+    def defaults(cls, **values: Any) -> Settings:
+        """The built-in defaults with ``values`` on top; no file or variable is read."""
+        return cls.model_validate(values)
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Settings:
+        """Plain validation of complete data (as pydantic does it): no cascade."""
+        with _plain():
+            return super().model_validate(obj, **options)
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Settings:
+        """Plain validation of complete data (as pydantic does it): no cascade."""
+        with _plain():
+            return super().model_validate_json(json_data, **options)
+
+
+def flatten_overrides(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Keyword overrides as dotted keys (``sandbox.network``); unknown keys are errors."""
+    flat: dict[str, Any] = {}
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        is_section = any(s.key.startswith(f"{key}.") for s in setting_keys())
+        if is_section and isinstance(value, BaseModel):
+            value = value.model_dump(exclude_unset=True)
+        if is_section and isinstance(value, Mapping):
+            flat.update(flatten_overrides(value, f"{key}."))
+        else:
+            flat[find_key(key).key] = value
+    return flat
 
 
 # Environment variables whose names the Stigmer CLI fixed; the rest follow
@@ -138,7 +123,6 @@ _CLI_VARIABLES = {
     "ttl": "STIGMER_SANDBOX_TTL",
 }
 _FILE_ONLY = {"auto.rules"}
-FILE_SECTION = ("backend", "local", "execution")
 CONFIG_PATH_VARIABLE = "STIGMER_CONFIG"
 
 

@@ -1,7 +1,7 @@
 """A session's sandbox seen from the runner: commands go to its executor, one at a time.
 
-:class:`~agent_runner.backends.docker.DockerBackend` answers where a sandbox runs (create,
-pool, remove); this module answers how a command runs in it: one request on the attached
+:class:`~agent_runner.backends.docker.backend.DockerBackend` answers where a sandbox runs
+(create, pool, remove); this module answers how a command runs in it: one request on the attached
 stream, output frames fed to the collector as they arrive (pausing when the listener is
 slow), the exit report, and what to do when the sandbox stops answering.
 """
@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from agent_runner.backends import executor
 from agent_runner.backends.base import CommandOutcome, CommandRequest, ShellState
+from agent_runner.backends.docker.engine import Engine
+from agent_runner.backends.docker.sandbox import Sandbox
 from agent_runner.errors import SandboxUnavailable, SessionClosed
 from agent_runner.output import OutputCollector
 from agent_runner.results import Stream
-
-if TYPE_CHECKING:
-    from agent_runner.backends.docker import DockerBackend, Sandbox
 
 KILL_GRACE_SECONDS = 2.0
 """How long a killed command may take to report back before its sandbox is given up."""
@@ -31,8 +29,8 @@ UNRESPONSIVE_SECONDS = 10.0
 class DockerShell:
     """A session's sandbox; commands go to its executor one at a time."""
 
-    def __init__(self, backend: DockerBackend, sandbox: Sandbox) -> None:
-        self._backend = backend
+    def __init__(self, engine: Engine, sandbox: Sandbox) -> None:
+        self._engine = engine
         self._sandbox = sandbox
         self._broken: str | None = None
         self._closed = False
@@ -127,11 +125,11 @@ class DockerShell:
 
     def _give_up(self, reason: str) -> None:
         self._broken = reason
-        self._backend.discard(self._sandbox, broken=True)
+        self._engine.discard(self._sandbox, broken=True)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         if self._broken is None:
-            self._backend.discard(self._sandbox)
+            self._engine.discard(self._sandbox)

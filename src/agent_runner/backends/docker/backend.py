@@ -4,9 +4,8 @@ The container's main process is the executor (:mod:`agent_runner.backends.execut
 attached through the Engine API, so a command costs one round trip on an open stream
 instead of a ``docker exec``. Hanging up the stream ends the executor and with it the
 container (``--init`` plus auto-remove), which is also what happens when a runner dies.
-Removal runs in the background; :meth:`DockerBackend.close` waits for all of it.
-
-docker-py calls block, so they run on a small thread pool of their own.
+This module answers *where* a sandbox lives (image, create, warm pool, remove); the shells
+(:mod:`.shell`, :mod:`.exec_shell`) answer *how* commands run in it.
 """
 
 from __future__ import annotations
@@ -19,58 +18,25 @@ import os
 import secrets
 import tarfile
 import tempfile
-from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 from agent_runner.backends import executor
-from agent_runner.backends.base import ShellSpec, ShellState
-from agent_runner.backends.channel import (
-    EngineAddress,
-    ExecutorChannel,
-    engine_url_from_environment,
-    upgrade,
-)
-from agent_runner.backends.docker_exec import ExecShell
-from agent_runner.backends.docker_shell import DockerShell
-from agent_runner.backends.docker_spec import (
-    NO_BASH,
-    NO_PYTHON,
-    WORKSPACE,
-    Owner,
-    plan_container,
-)
+from agent_runner.backends.base import SandboxInfo, ShellSpec
+from agent_runner.backends.channel import ExecutorChannel
+from agent_runner.backends.docker.engine import Engine
+from agent_runner.backends.docker.exec_shell import ExecShell
+from agent_runner.backends.docker.inventory import list_sandboxes, prune_orphans
+from agent_runner.backends.docker.sandbox import Sandbox
+from agent_runner.backends.docker.shell import DockerShell
+from agent_runner.backends.docker.spec import NO_BASH, NO_PYTHON, WORKSPACE, plan_container
+from agent_runner.backends.owner import Owner
 from agent_runner.config import Settings
-from agent_runner.errors import MissingExtra, SandboxUnavailable, SessionClosed, first_line
+from agent_runner.errors import SandboxUnavailable, SessionClosed, first_line
 from agent_runner.images import resolve_image
 
-T = TypeVar("T")
 logger = logging.getLogger("agent_runner")
-
-
-def _docker() -> Any:
-    try:
-        import docker
-    except ImportError:
-        raise MissingExtra(
-            "the Docker backend needs docker-py: pip install 'stigmer-agent-runner'"
-        ) from None
-    return docker
-
-
-@dataclass
-class Sandbox:
-    """A started container with its executor on the line."""
-
-    container_id: str
-    channel: ExecutorChannel
-    uid: int
-    gid: int
-    has_executor: bool = True
-    state: ShellState = field(default_factory=lambda: ShellState("/workspace", {}))
 
 
 class DockerBackend:
@@ -80,47 +46,23 @@ class DockerBackend:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.engine = Engine(cleanup=settings.cleanup)
         self._owner = Owner.current()
-        self._threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="stigmer-docker")
-        self._api: Any = None
-        self._address: EngineAddress | None = None
-        self._api_lock = asyncio.Lock()
+        self._swept = False
         self._image: str | None = None
         self._image_lock = asyncio.Lock()
-        self._background: set[asyncio.Task[Any]] = set()
         self._pools: dict[str | None, list[Sandbox]] = {}
         self._filling: dict[str | None, asyncio.Task[None]] = {}
         self._slow_path_noted = False
         self._closed = False
 
-    @property
-    def docker(self) -> Any:
-        return _docker()
-
-    # -- engine -----------------------------------------------------------------------
-
-    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, lambda: function(*args, **kwargs))
-
     async def api(self) -> Any:
-        """The docker-py client, connected on first use; orphans are swept in the background."""
-        async with self._api_lock:
-            if self._api is None:
-                url = engine_url_from_environment()
-                docker = _docker()
-                try:
-                    self._api = await self.call(docker.APIClient, base_url=url, version="auto")
-                except Exception as error:
-                    raise SandboxUnavailable(
-                        f"Docker engine not reachable at {url}: start Docker, or use --mode local"
-                        f" ({first_line(error)})"
-                    ) from None
-                self._address = EngineAddress.parse(url)
-                from agent_runner.backends.docker_inventory import prune_orphans
-
-                self._spawn(prune_orphans(self))
-        return self._api
+        """The engine's client; the first connection also sweeps away orphaned sandboxes."""
+        api = await self.engine.api()
+        if not self._swept:
+            self._swept = True
+            self.engine.spawn(prune_orphans(self.engine))
+        return api
 
     async def ensure_image(self) -> str:
         """The image sandboxes start from, made present (see :mod:`agent_runner.images`)."""
@@ -128,8 +70,8 @@ class DockerBackend:
             api = await self.api()
             async with self._image_lock:
                 if self._image is None:
-                    self._image = await self.call(
-                        resolve_image, api, _docker().errors, self.settings
+                    self._image = await self.engine.call(
+                        resolve_image, api, self.engine.errors, self.settings
                     )
         return self._image
 
@@ -155,13 +97,13 @@ class DockerBackend:
             if self.settings.sandbox.workspace == "copy" and workspace is not None:
                 await self._copy_in(sandbox, workspace)
         except BaseException:
-            self.discard(sandbox)
+            self.engine.discard(sandbox)
             raise
-        return DockerShell(self, sandbox)
+        return DockerShell(self.engine, sandbox)
 
     def _slow_shell(self, sandbox: Sandbox, spec: ShellSpec) -> ExecShell:
         if self.settings.sandbox.workspace == "copy":
-            self.discard(sandbox)
+            self.engine.discard(sandbox)
             raise SandboxUnavailable(
                 f"image {self._image} has no python3, which the copy workspace "
                 "needs; use workspace bind or none, or an image with python3"
@@ -173,7 +115,7 @@ class DockerBackend:
                 "(tens of ms each instead of a few); add python3 to the image for the fast path",
                 self._image,
             )
-        return ExecShell(self, sandbox, spec.env)
+        return ExecShell(self.engine, sandbox, spec.env)
 
     @property
     def pool_level(self) -> int:
@@ -206,11 +148,11 @@ class DockerBackend:
             while not self._closed and len(pool) < wanted:
                 sandbox = await self._start_whole("pool", workspace, pooled=True)
                 if self._closed:
-                    self.discard(sandbox)
+                    self.engine.discard(sandbox)
                     return
                 pool.append(sandbox)
 
-        self._filling[key] = self._spawn(fill())
+        self._filling[key] = self.engine.spawn(fill())
 
     async def _start_whole(
         self, execution_id: str, workspace: Path | None, *, pooled: bool
@@ -224,7 +166,7 @@ class DockerBackend:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             with suppress(Exception):
-                self.discard(await task)
+                self.engine.discard(await task)
             raise
 
     async def _start(self, execution_id: str, workspace: Path | None, *, pooled: bool) -> Sandbox:
@@ -239,21 +181,21 @@ class DockerBackend:
         )
         name = f"stigmer-{execution_id}-{secrets.token_hex(3)}"
         host_config = api.create_host_config(**plan.host)
-        docker = _docker()
+        errors = self.engine.errors
         try:
-            created = await self.call(
+            created = await self.engine.call(
                 api.create_container, **plan.create, host_config=host_config, name=name
             )
-        except docker.errors.APIError as error:
+        except errors.APIError as error:
             raise SandboxUnavailable(f"could not create a sandbox: {first_line(error)}") from None
         container_id: str = created["Id"]
         try:
             channel = await self._attach(container_id)
-            await self.call(api.start, container_id)
+            await self.engine.call(api.start, container_id)
             has_executor = await self._handshake(channel)
         except BaseException as error:
-            self._remove_later(container_id)
-            if isinstance(error, docker.errors.APIError):
+            self.engine.remove_later(container_id)
+            if isinstance(error, errors.APIError):
                 raise SandboxUnavailable(
                     f"could not start a sandbox: {first_line(error)}"
                 ) from None
@@ -262,18 +204,7 @@ class DockerBackend:
 
     async def _attach(self, container_id: str) -> ExecutorChannel:
         path = f"/containers/{container_id}/attach?stream=1&stdin=1&stdout=1&stderr=1"
-        return ExecutorChannel(*await self.open_stream(path))
-
-    async def open_stream(
-        self, path: str, body: dict[str, Any] | None = None
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """An upgraded Engine API connection for ``path`` (attach, exec start)."""
-        if self._address is None:
-            raise SandboxUnavailable(
-                f"cannot stream from sandboxes through {engine_url_from_environment()}: "
-                "use a unix socket or a plain tcp:// DOCKER_HOST"
-            )
-        return await upgrade(self._address, f"/v{self._api.api_version}{path}", body)
+        return ExecutorChannel(await self.engine.open_stream(path))
 
     async def _handshake(self, channel: ExecutorChannel) -> bool:
         """Whether the executor runs (else the image lacks python3 and a sleeper holds on)."""
@@ -302,12 +233,12 @@ class DockerBackend:
             spool.seek(0)
             return spool
 
-        spool = await self.call(archive)
+        spool = await self.engine.call(archive)
         try:
             size = spool.seek(0, io.SEEK_END)
             spool.seek(0)
             await sandbox.channel.send({"op": "put", "path": WORKSPACE, "size": size})
-            while chunk := await self.call(spool.read, 1 << 20):
+            while chunk := await self.engine.call(spool.read, 1 << 20):
                 await sandbox.channel.write(chunk)
         finally:
             spool.close()
@@ -320,33 +251,14 @@ class DockerBackend:
             detail = sandbox.channel.last_diagnostic()
             raise SandboxUnavailable(f"could not copy the workspace in: {detail}")
 
-    # -- removal -----------------------------------------------------------------------
+    # -- inventory and removal ------------------------------------------------------------
 
-    def discard(self, sandbox: Sandbox, *, broken: bool = False) -> None:
-        """Hang up and remove the container, off the caller's path; a broken sandbox is
-        removed even with ``cleanup`` off, as there is nothing left to inspect in it."""
-        sandbox.channel.close()
-        if self.settings.cleanup or broken:
-            self._remove_later(sandbox.container_id)
+    async def sandboxes(self) -> list[SandboxInfo]:
+        return await list_sandboxes(self.engine)
 
-    def _remove_later(self, container_id: str) -> None:
-        self._spawn(self.remove(container_id))
-
-    async def remove(self, container_id: str) -> None:
-        docker = _docker()
-        try:
-            await self.call(self._api.remove_container, container_id, force=True, v=True)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as error:
-            if error.status_code != 409:  # already being removed (auto-remove)
-                raise
-
-    def _spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
+    async def prune(self, *, everything: bool = False) -> list[SandboxInfo]:
+        self._swept = True
+        return await prune_orphans(self.engine, everything=everything)
 
     async def close(self) -> None:
         """Drain the pool and wait until every container this backend made is gone."""
@@ -356,10 +268,6 @@ class DockerBackend:
         await asyncio.gather(*self._filling.values(), return_exceptions=True)
         for pool in self._pools.values():
             for sandbox in pool:
-                self.discard(sandbox)
+                self.engine.discard(sandbox)
         self._pools.clear()
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
-        if self._api is not None:
-            await self.call(self._api.close)
-        self._threads.shutdown(wait=False)
+        await self.engine.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from contextlib import suppress
-from typing import TYPE_CHECKING
 
 from agent_runner.backends.base import (
     CommandOutcome,
@@ -21,14 +20,13 @@ from agent_runner.backends.base import (
     HostKeptState,
     ShellState,
 )
-from agent_runner.backends.channel import ExecutorChannel
+from agent_runner.backends.docker.engine import Engine
+from agent_runner.backends.docker.sandbox import Sandbox
+from agent_runner.backends.docker.stream import STDOUT, EngineStream
 from agent_runner.backends.executor import DRAIN_SECONDS, STATE_WRAPPER
 from agent_runner.errors import SessionClosed
 from agent_runner.output import OutputCollector
 from agent_runner.results import TIMEOUT_EXIT_CODE, Stream
-
-if TYPE_CHECKING:
-    from agent_runner.backends.docker import DockerBackend, Sandbox
 
 STATE_FILE = "/tmp/.stigmer-exec-state"
 PID_FILE = "/tmp/.stigmer-exec-pid"
@@ -56,8 +54,8 @@ complain on the command's stderr)."""
 class ExecShell(HostKeptState):
     """A sandbox whose commands each run through their own exec."""
 
-    def __init__(self, backend: DockerBackend, sandbox: Sandbox, env: Mapping[str, str]) -> None:
-        self._backend = backend
+    def __init__(self, engine: Engine, sandbox: Sandbox, env: Mapping[str, str]) -> None:
+        self._engine = engine
         self._sandbox = sandbox
         self._state = ShellState("/workspace", dict(env))
         self._closed = False
@@ -69,10 +67,10 @@ class ExecShell(HostKeptState):
     async def run(self, request: CommandRequest, output: OutputCollector) -> CommandOutcome:
         if self._closed:
             raise SessionClosed("this session's sandbox is closed")
-        backend, sandbox = self._backend, self._sandbox
-        api = await backend.api()
+        engine, sandbox = self._engine, self._sandbox
+        api = await engine.api()
         argv = ["bash", "-c", LAUNCH, "bash", "bash", "-c", STATE_WRAPPER, "bash", STATE_FILE]
-        created = await backend.call(
+        created = await engine.call(
             api.exec_create,
             sandbox.container_id,
             [*argv, request.command],
@@ -81,14 +79,11 @@ class ExecShell(HostKeptState):
             user=f"{sandbox.uid}:{sandbox.gid}",
         )
         exec_id: str = created["Id"]
-        reader, writer = await backend.open_stream(
-            f"/exec/{exec_id}/start", {"Detach": False, "Tty": False}
-        )
-        channel = ExecutorChannel(reader, writer)
+        stream = await engine.open_stream(f"/exec/{exec_id}/start", {"Detach": False, "Tty": False})
         flowing = asyncio.Event()
         flowing.set()
         output.set_flow_control(flowing.clear, flowing.set)
-        pump = asyncio.ensure_future(_pump(channel, output, flowing))
+        pump = asyncio.ensure_future(_pump(stream, output, flowing))
         timed_out = False
         try:
             try:
@@ -108,8 +103,8 @@ class ExecShell(HostKeptState):
         finally:
             output.clear_flow_control()
             pump.cancel()
-            channel.close()
-        details = await backend.call(api.exec_inspect, exec_id)
+            stream.close()
+        details = await engine.call(api.exec_inspect, exec_id)
         await self._read_state(request.env)
         if timed_out:
             return CommandOutcome(TIMEOUT_EXIT_CODE, timed_out=True)
@@ -118,43 +113,43 @@ class ExecShell(HostKeptState):
     async def _until_exited(self, exec_id: str) -> None:
         """Poll the engine: an exec's end is only an event for the stream, which a
         background child may hold open."""
-        api = await self._backend.api()
-        while (await self._backend.call(api.exec_inspect, exec_id)).get("Running"):  # noqa: ASYNC110
+        api = await self._engine.api()
+        while (await self._engine.call(api.exec_inspect, exec_id)).get("Running"):  # noqa: ASYNC110
             await asyncio.sleep(POLL_SECONDS)
 
     async def _kill(self) -> None:
-        api = await self._backend.api()
+        api = await self._engine.api()
         sandbox = self._sandbox
         user = f"{sandbox.uid}:{sandbox.gid}"
-        killer = await self._backend.call(
+        killer = await self._engine.call(
             api.exec_create, sandbox.container_id, ["bash", "-c", KILL], user=user
         )
-        await self._backend.call(api.exec_start, killer["Id"])
+        await self._engine.call(api.exec_start, killer["Id"])
 
     async def _read_state(self, overlay: Mapping[str, str]) -> None:
         """Read the state file back (through an exec: the engine cannot archive a tmpfs)."""
-        api = await self._backend.api()
+        api = await self._engine.api()
         sandbox = self._sandbox
-        reader = await self._backend.call(
+        reader = await self._engine.call(
             api.exec_create,
             sandbox.container_id,
             ["cat", STATE_FILE],
             user=f"{sandbox.uid}:{sandbox.gid}",
         )
-        raw, _ = await self._backend.call(api.exec_start, reader["Id"], demux=True)
+        raw, _ = await self._engine.call(api.exec_start, reader["Id"], demux=True)
         self._adopt(raw or b"", overlay)
 
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._backend.discard(self._sandbox)
+            self._engine.discard(self._sandbox)
 
 
-async def _pump(channel: ExecutorChannel, output: OutputCollector, flowing: asyncio.Event) -> None:
+async def _pump(stream: EngineStream, output: OutputCollector, flowing: asyncio.Event) -> None:
     """Copy the exec's demultiplexed output into the collector until the stream ends,
     reading only while the listener keeps up (the engine then holds the command back)."""
     with suppress(EOFError):
         while True:
             await flowing.wait()
-            stream, data = await channel.read_raw()
-            output.feed(Stream.STDOUT if stream == 1 else Stream.STDERR, data)
+            source, data = await stream.receive()
+            output.feed(Stream.STDOUT if source == STDOUT else Stream.STDERR, data)

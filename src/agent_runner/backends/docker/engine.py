@@ -1,0 +1,124 @@
+"""The Docker engine as the backend and its shells use it.
+
+docker-py's calls block, so they run on a small thread pool of this engine's own; streams
+to processes in containers are upgraded on asyncio instead (:mod:`.stream`). Removals run
+in the background, off the caller's path; :meth:`Engine.close` waits for all of them, so a
+closed backend has left nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from agent_runner.backends.docker.sandbox import Sandbox
+from agent_runner.backends.docker.stream import (
+    EngineAddress,
+    EngineStream,
+    engine_url_from_environment,
+    upgrade,
+)
+from agent_runner.errors import MissingExtra, SandboxUnavailable, first_line
+
+T = TypeVar("T")
+
+
+def docker_module() -> Any:
+    """docker-py, imported when a Docker sandbox is first needed."""
+    try:
+        import docker
+    except ImportError:
+        raise MissingExtra(
+            "the Docker backend needs docker-py: pip install 'stigmer-agent-runner'"
+        ) from None
+    return docker
+
+
+class Engine:
+    """One connection to the engine: its client, its thread pool, its pending removals."""
+
+    def __init__(self, *, cleanup: bool) -> None:
+        self.cleanup = cleanup
+        """Remove a sandbox when its session is done with it (``execution.cleanup``)."""
+        self._threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="stigmer-docker")
+        self._api: Any = None
+        self._address: EngineAddress | None = None
+        self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    @property
+    def errors(self) -> Any:
+        """docker-py's exception types."""
+        return docker_module().errors
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, lambda: function(*args, **kwargs))
+
+    @property
+    def connected(self) -> bool:
+        return self._api is not None
+
+    async def api(self) -> Any:
+        """The docker-py client, connected on first use."""
+        async with self._lock:
+            if self._api is None:
+                url = engine_url_from_environment()
+                docker = docker_module()
+                try:
+                    self._api = await self.call(docker.APIClient, base_url=url, version="auto")
+                except Exception as error:
+                    raise SandboxUnavailable(
+                        f"Docker engine not reachable at {url}: start Docker, or use --mode local"
+                        f" ({first_line(error)})"
+                    ) from None
+                self._address = EngineAddress.parse(url)
+        return self._api
+
+    async def open_stream(self, path: str, body: dict[str, Any] | None = None) -> EngineStream:
+        """An upgraded Engine API connection for ``path`` (attach, exec start)."""
+        api = await self.api()
+        if self._address is None:
+            raise SandboxUnavailable(
+                f"cannot stream from sandboxes through {engine_url_from_environment()}: "
+                "use a unix socket or a plain tcp:// DOCKER_HOST"
+            )
+        return await upgrade(self._address, f"/v{api.api_version}{path}", body)
+
+    def discard(self, sandbox: Sandbox, *, broken: bool = False) -> None:
+        """Hang up and remove the container, off the caller's path; a broken sandbox is
+        removed even with ``cleanup`` off, as there is nothing left to inspect in it."""
+        sandbox.channel.close()
+        if self.cleanup or broken:
+            self.remove_later(sandbox.container_id)
+
+    def remove_later(self, container_id: str) -> None:
+        self.spawn(self.remove(container_id))
+
+    async def remove(self, container_id: str) -> None:
+        api = await self.api()
+        errors = self.errors
+        try:
+            await self.call(api.remove_container, container_id, force=True, v=True)
+        except errors.NotFound:
+            return
+        except errors.APIError as error:
+            if error.status_code != 409:  # already being removed (auto-remove)
+                raise
+
+    def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run ``work`` in the background; :meth:`close` waits for it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def close(self) -> None:
+        """Wait for every removal, then release the client and the threads."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        if self._api is not None:
+            await self.call(self._api.close)
+        self._threads.shutdown(wait=False)
