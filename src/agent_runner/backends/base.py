@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from agent_runner.backends import executor
-from agent_runner.backends.executor import STATE_WRAPPER, VOLATILE_VARIABLES, carry_over
+from agent_runner.backends.executor import VOLATILE_VARIABLES, carry_over
 from agent_runner.backends.owner import Owner
 from agent_runner.config import Settings
+from agent_runner.errors import AgentRunnerError
 from agent_runner.output import OutputCollector
+from agent_runner.results import Stream
 
-__all__ = ["STATE_WRAPPER", "VOLATILE_VARIABLES", "carry_over"]
+__all__ = ["VOLATILE_VARIABLES", "carry_over"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ class ShellState:
 
 
 def parse_state(raw: bytes) -> ShellState | None:
-    """Read what :data:`STATE_WRAPPER` wrote; ``None`` when the command never got there."""
+    """Read what the state wrapper (``executor.STATE_BODY``) wrote; ``None`` when the
+    command never got there."""
     state = executor.parse_state(raw)
     return ShellState(*state) if state is not None else None
 
@@ -55,7 +58,7 @@ class HostKeptState:
         self._state = self._state.adjusted(cwd, changes)
 
     def _adopt(self, recorded: bytes, overlay: Mapping[str, str]) -> None:
-        """Take over what :data:`STATE_WRAPPER` recorded; keep the old state when the command
+        """Take over what the state wrapper recorded; keep the old state when the command
         never got that far (killed, or ``exec``-ed into something else)."""
         state = parse_state(recorded)
         if state is not None:
@@ -79,6 +82,45 @@ class CommandOutcome:
     exit_code: int
     timed_out: bool = False
     oom_killed: bool = False
+
+
+@dataclass(frozen=True)
+class ProcessRequest:
+    """A process to start beside the session's commands."""
+
+    command: str
+    timeout: float | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Variables for this process only, on top of the session's."""
+    stdin: bool = False
+    """Give it a stdin to write to (else it reads an empty one)."""
+
+
+class ProcessEvents(Protocol):
+    """What a shell tells about a process it started (:class:`agent_runner.Process` listens)."""
+
+    def output(self, stream: Stream, data: bytes) -> None: ...
+
+    def ended(self, outcome: CommandOutcome) -> None:
+        """It exited (or was killed, or timed out); nothing more comes."""
+        ...
+
+    def failed(self, error: AgentRunnerError) -> None:
+        """It can no longer be followed (the sandbox is gone); nothing more comes."""
+        ...
+
+
+class ProcessHandle(Protocol):
+    """A started process, as its shell controls it."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def signal(self, name: str, grace: float | None) -> None:
+        """Send ``name`` (``TERM``, ``KILL``, ``INT``, ...) to its whole process tree; with
+        ``grace``, KILL follows that many seconds later if any of it is left."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -109,6 +151,11 @@ class Shell(Protocol):
         ...
 
     async def run(self, request: CommandRequest, output: OutputCollector) -> CommandOutcome: ...
+
+    async def start(self, request: ProcessRequest, events: ProcessEvents) -> ProcessHandle:
+        """Start a process beside the session's commands: it starts where the session
+        stands, and what it changes (``cd``, ``export``) stays its own."""
+        ...
 
     async def adjust(self, cwd: str | None, changes: Mapping[str, str | None]) -> None:
         """Move to ``cwd`` (when given) and set (or, for ``None``, unset) variables: what a

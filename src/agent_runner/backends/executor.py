@@ -1,32 +1,51 @@
 """The command executor that lives inside a sandbox.
 
 One process per sandbox, started once, talking to the runner over its own stdin and
-stdout (attached through the engine's API, so no port is published and network ``none``
-works). It spawns each command in a process group of its own, frames the command's stdout
-and stderr back as they come, enforces the timeout by killing the group, and carries the
-working directory and exported variables from one command to the next. A round trip costs
-a few milliseconds instead of the tens that a ``docker exec`` per command costs.
+stdout (the engine's attach stream, a ``pods/exec`` websocket: no port is published and
+network ``none`` works). It runs each command in a process group of its own, frames its
+stdout and stderr back as they come, enforces timeouts by killing the group, and carries
+the working directory and exported variables from one session command to the next.
+Several commands may run at once: the session's one-at-a-time commands and processes
+started beside them, each with its own id, stdin and kill.
 
 This file is also sent into the sandbox as source and run with the image's ``python3``:
-it must use nothing but the standard library, and run on the Python 3.8 of older images
-(annotations are never evaluated, so they may use newer syntax). The host side imports the
-shared pieces (the state wrapper, the frame format) from here, so both ends agree.
+it must use nothing but the standard library and run on Python 3.8 (annotations are never
+evaluated, so they may use newer syntax). The runner imports the shared pieces (the
+wrappers, the frame format) from here, so both ends agree.
 
-Protocol. Requests are JSON lines on stdin:
-  {"op": "run", "command": str, "timeout": float|null, "env": {..}}   one at a time
-  {"op": "kill"}                                                    kill the running command
-  {"op": "env", "set": {..}, "unset": [..], "cwd": str|null}      change variables and directory
-  {"op": "put", "path": str, "size": int} + that many tar bytes   unpack (as the sandbox user)
-Replies are frames on stdout: one kind byte, a 4-byte big-endian length, the payload:
-  H hello (JSON)   O stdout bytes   E stderr bytes
-  X command finished (JSON: exit_code, timed_out, oom_killed, cwd, env)
-When stdin closes the executor kills what runs and exits, so a sandbox whose runner died
-stops by itself.
+Protocol 2. Requests are JSON lines on stdin; ``stdin`` and ``put`` are followed by
+``size`` raw bytes:
+  {"op": "hello", "heartbeat": s|null}     answered by H; with ``heartbeat`` the executor
+                                            sends P every s seconds and exits when no request
+                                            came for 3 s (the runner pings)
+  {"op": "run", "id": n, "command": str, "timeout": s|null, "env": {..},
+   "session": bool, "stdin": bool}         a session command (its cwd and exports are kept;
+                                            one at a time) or a process beside it
+  {"op": "stdin", "id": n, "size": k}      k bytes for the command's stdin
+  {"op": "close_stdin", "id": n}
+  {"op": "kill", "id": n, "signal": "TERM", "grace": s|null}   the command's group; KILL
+                                            follows after ``grace`` if any of it is left
+  {"op": "pause", "id": n} / {"op": "resume", "id": n}   stop / go on reading its output
+  {"op": "env", "set": {..}, "unset": [..], "cwd": str|null}
+  {"op": "put", "id": n, "path": str, "size": k}          a tar, unpacked as the sandbox user
+  {"op": "ping"}                           answered by P
+  {"op": "bye"}                            kill everything and exit (for transports that
+                                            cannot close stdin)
+Replies are frames on stdout: a kind byte, the request's id and the payload's length (each
+4 bytes, big-endian), then the payload:
+  H hello (JSON: version, python, pid, cwd)   O stdout bytes   E stderr bytes
+  X finished (JSON: exit_code, timed_out, oom_killed; cwd and env for a session command)
+  R refused (JSON: message): a request it cannot honour; the executor goes on serving
+  P pong, or a heartbeat
+When stdin closes (or ``bye``, or missed heartbeats) the executor kills what runs and
+exits, so a sandbox whose runner died stops by itself.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import re
 import selectors
@@ -35,21 +54,29 @@ import struct
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Mapping
 from contextlib import suppress
 from typing import IO, Any
 
-PROTOCOL_VERSION = 1
-HEADER = struct.Struct(">cI")
-HELLO, STDOUT, STDERR, EXITED = b"H", b"O", b"E", b"X"
+PROTOCOL_VERSION = 2
+HEADER = struct.Struct(">cII")
+HELLO, STDOUT, STDERR, EXITED, REFUSED, PONG = b"H", b"O", b"E", b"X", b"R", b"P"
 TIMEOUT_EXIT_CODE = 124
 DRAIN_SECONDS = 0.1
-CHUNK = 65536
-OUTBOX_LIMIT = 1 << 20
-"""Frames waiting for the runner beyond which the command's pipes are no longer read."""
+CHUNK = 1 << 18
+PIPE_SIZE = 1 << 20
+OUTBOX_LIMIT = 1 << 21
+"""Frames waiting for the runner beyond which no command's output is read."""
+STDIN_LIMIT = 1 << 24
+"""Bytes waiting for one command's stdin beyond which more are refused."""
+LONG_COMMAND = 100_000
+"""Commands longer than this reach bash through a file: one argument may not exceed 128 KiB."""
+MISSED_HEARTBEATS = 3
+SIGNALS = ("TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT")
 
-STATE_WRAPPER = (
-    "__stigmer_state=$1 __stigmer_command=$2; shift 2; "
+STATE_BODY = (
+    "__stigmer_state=$1; shift; "
     "__stigmer_save() { "
     'builtin compgen -e >| "$__stigmer_state"; '
     'builtin mapfile -t __stigmer_names < "$__stigmer_state"; '
@@ -61,12 +88,24 @@ STATE_WRAPPER = (
 )
 """Runs a command exactly as ``bash -c`` would, then records where it left the shell.
 
-The command travels as a positional argument and is run by ``eval``, so no quoting is ever
-applied to it. The EXIT trap writes the final working directory and the exported
-variables (NUL-separated) to the state file named by the first argument, also when the
-command calls ``exit``. It uses built-ins only (the names go through the file itself
-rather than a ``$(...)``), so recording the state costs no extra process.
+The command is ``eval``-ed from a variable, so no quoting is ever applied to it. The EXIT
+trap writes the final working directory and the exported variables (NUL-separated) to the
+state file named by the next argument, also when the command calls ``exit``. It uses
+built-ins only (the names go through the file itself rather than a ``$(...)``), so
+recording the state costs no extra process.
 """
+PLAIN_BODY = 'eval "$__stigmer_command"'
+"""For commands that cannot change the shell's state: the same ``eval``, no capture."""
+FROM_ARGUMENT = "__stigmer_command=$1; shift; "
+FROM_FILE = (
+    "__stigmer_fd=$1; shift; "
+    "IFS= builtin read -r -d '' __stigmer_command <&\"$__stigmer_fd\" || :; "
+    "builtin exec {__stigmer_fd}<&-; "
+)
+"""Where the command comes from: the next argument, or (long commands) the file open on
+the descriptor the next argument names (read by a built-in, then closed)."""
+SACRIFICE_FIRST = "{ builtin echo 1000 >| /proc/self/oom_score_adj; } 2>/dev/null; "
+"""Makes the command, not the executor, what the kernel kills when memory runs out."""
 
 STATE_CHANGERS = re.compile(
     r"=|\(\(|(?:^|[\s;&|(){}!`])\.(?:\s|$)|"
@@ -77,6 +116,9 @@ STATE_CHANGERS = re.compile(
 variables: the built-ins that do it, ``.``, arithmetic, and any ``=`` (an assignment to an
 already exported name changes the environment). Deliberately coarse: a false alarm only
 costs the state capture."""
+
+VOLATILE_VARIABLES = frozenset({"_", "SHLVL", "OLDPWD"})
+"""Variables bash maintains itself; carrying them over would make them drift."""
 
 
 def may_change_state(command: str, environment: Mapping[str, str]) -> bool:
@@ -93,17 +135,26 @@ def may_change_state(command: str, environment: Mapping[str, str]) -> bool:
     return STATE_CHANGERS.search(command) is not None
 
 
-SACRIFICE_FIRST = "{ builtin echo 1000 >| /proc/self/oom_score_adj; } 2>/dev/null; "
-"""Makes the command, not the executor, what the kernel kills when memory runs out."""
-PLAIN_WRAPPER = '__stigmer_command=$1; shift; eval "$__stigmer_command"'
-"""For commands that cannot change the shell's state: the same ``eval``, no capture."""
+def bash_arguments(
+    command: str, state_file: str | None, script_fd: int | None, prefix: str = ""
+) -> list[str]:
+    """What follows ``bash`` to run ``command`` as ``bash -c`` would.
 
-VOLATILE_VARIABLES = frozenset({"_", "SHLVL", "OLDPWD"})
-"""Variables bash maintains itself; carrying them over would make them drift."""
+    With ``state_file`` the shell's state is recorded there (:data:`STATE_BODY`); with
+    ``script_fd`` the command is read from that descriptor instead of the arguments. With
+    neither (and no ``prefix``), this is plain ``-c COMMAND``.
+    """
+    body = PLAIN_BODY if state_file is None else STATE_BODY
+    after = [] if state_file is None else [state_file]
+    if script_fd is not None:
+        return ["-c", prefix + FROM_FILE + body, "bash", str(script_fd), *after]
+    if state_file is None and not prefix:
+        return ["-c", command]
+    return ["-c", prefix + FROM_ARGUMENT + body, "bash", command, *after]
 
 
 def parse_state(raw: bytes) -> tuple[str, dict[str, str]] | None:
-    """Read what :data:`STATE_WRAPPER` wrote; ``None`` when the command never got there."""
+    """Read what :data:`STATE_BODY` wrote; ``None`` when the command never got there."""
     fields = raw.split(b"\0")
     if len(fields) < 2 or fields[-1] != b"":
         return None
@@ -134,13 +185,47 @@ def carry_over(
     return result
 
 
-def _exit_code(status: int) -> int:
-    """``os.waitstatus_to_exitcode`` (Python 3.9+), spelled out for older sandboxes."""
-    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+def exit_code(status: int) -> int:
+    """A wait status as a shell reports it: the exit code, or 128 + the signal."""
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else 1
 
 
-def frame(kind: bytes, payload: bytes) -> bytes:
-    return HEADER.pack(kind, len(payload)) + payload
+def frame(kind: bytes, number: int, payload: bytes) -> bytes:
+    return HEADER.pack(kind, number, len(payload)) + payload
+
+
+def encode_report(report: dict[str, Any]) -> bytes:
+    text = json.dumps(report, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "surrogateescape")
+
+
+def check_request(request: Any) -> str | None:
+    """Why ``request`` (a ``run``) cannot be honoured, or ``None``: bash and the kernel
+    refuse NUL bytes, and a variable name with ``=`` or nothing in it means another."""
+    command, env, timeout = request.get("command"), request.get("env") or {}, request.get("timeout")
+    if not isinstance(command, str):
+        return "the command must be text"
+    if "\0" in command:
+        return "the command contains a NUL byte"
+    if not isinstance(env, dict):
+        return "env must map names to values"
+    for name, value in env.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            return "env must map names to values"
+        if not name or "=" in name or "\0" in name:
+            return f"{name!r} is not a variable name"
+        if "\0" in value:
+            return f"the value of {name} contains a NUL byte"
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout < 0
+    ):
+        return "the timeout must be a finite number of seconds, at least 0"
+    return None
 
 
 def _oom_kills() -> int:
@@ -157,31 +242,81 @@ def _oom_kills() -> int:
     return -1
 
 
-class _Command:
-    """The command being run: its process, its pipes, its deadline."""
+class Outbox:
+    """Frames on their way to the runner, written without blocking and without copying."""
+
+    def __init__(self) -> None:
+        self.pieces: deque[memoryview] = deque()
+        self.size = 0
+
+    def add(self, kind: bytes, number: int, payload: bytes) -> None:
+        self.pieces.append(memoryview(HEADER.pack(kind, number, len(payload))))
+        if payload:
+            self.pieces.append(memoryview(payload))
+        self.size += HEADER.size + len(payload)
+
+    def flush(self, fd: int) -> None:
+        """Write what the runner takes now."""
+        while self.pieces:
+            try:
+                written = os.writev(fd, list(itertools.islice(self.pieces, 64)))
+            except BlockingIOError:
+                return
+            self.size -= written
+            while written:
+                first = self.pieces[0]
+                if len(first) <= written:
+                    written -= len(first)
+                    self.pieces.popleft()
+                else:
+                    self.pieces[0] = first[written:]
+                    written = 0
+
+
+class Task:
+    """One running command: its process, pipes, stdin, deadline and state."""
 
     def __init__(
-        self, process: subprocess.Popen[bytes], timeout: float | None, overlay: dict[str, str]
-    ):
+        self,
+        number: int,
+        process: subprocess.Popen[bytes],
+        timeout: float | None,
+        overlay: dict[str, str],
+        session: bool,
+    ) -> None:
+        self.number = number
         self.process = process
         self.deadline = time.monotonic() + timeout if timeout is not None else None
         self.overlay = overlay
-        self.pipes: dict[IO[bytes], bytes] = {}
-        """Open output pipes and the frame kind of each."""
+        self.session = session
+        self.pipes: dict[int, bytes] = {}
+        """Open output pipes (descriptors) and the frame kind of each."""
+        self.stdin: int | None = None
+        self.stdin_pending = bytearray()
+        self.stdin_closing = False
         self.exit_status: int | None = None
         self.drain_until: float | None = None
+        self.stalled_at: float | None = None
+        self.reading = False
+        self.paused = False
         self.timed_out = False
+        self.kill_at: float | None = None
 
-    def kill(self) -> None:
+    def signal(self, number: int) -> None:
         with suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(self.process.pid, number)
 
 
-class _Upload:
-    def __init__(self, path: str, size: int, spool: IO[bytes]) -> None:
-        self.path = path
+class Body:
+    """Raw bytes announced by a request (``stdin``, ``put``) still to come."""
+
+    def __init__(self, op: str, number: int, size: int, path: str = "") -> None:
+        self.op = op
+        self.number = number
         self.remaining = size
-        self.spool = spool
+        self.path = path
+        self.received = bytearray()
+        self.spool: IO[bytes] | None = None
 
 
 def _unpack(archive: IO[bytes], destination: str) -> None:
@@ -219,246 +354,447 @@ def _check_member(member: Any, root: str, destination: str) -> None:
             raise ValueError(f"{member.name} links outside the workspace")
 
 
+class Refused(Exception):
+    """A request the executor cannot honour; answered with an R frame."""
+
+
 class Executor:
     def __init__(self, state_file: str) -> None:
         self.state_file = state_file
         self.cwd = os.getcwd()
         self.env = {k: v for k, v in os.environ.items() if k not in VOLATILE_VARIABLES}
         self.selector = selectors.DefaultSelector()
-        self.requests = b""
-        self.command: _Command | None = None
-        self.upload: _Upload | None = None
+        self.requests = bytearray()
+        self.body: Body | None = None
+        self.tasks: dict[int, Task] = {}
+        self.readers: dict[int, Task] = {}
         self.oom_kills = _oom_kills()
-        self.outbox = bytearray()
+        self.outbox = Outbox()
         self.writing = False
-        self.paused_since: float | None = None
+        self.throttled = False
+        self.heartbeat: float | None = None
+        self.next_beat = 0.0
+        self.last_request = time.monotonic()
         os.set_blocking(1, False)
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_read, False)
         os.set_blocking(wake_write, False)
         signal.set_wakeup_fd(wake_write)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        # A command that closes its input must not take the executor down with SIGPIPE;
+        # commands get the default back (Popen restores it).
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         self.wake = wake_read
         self.selector.register(0, selectors.EVENT_READ, "stdin")
         self.selector.register(wake_read, selectors.EVENT_READ, "wake")
 
-    def send(self, kind: bytes, payload: bytes) -> None:
+    # -- the loop -------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        self.hello()
+        while True:
+            for key, _ in self.selector.select(self.wait_time()):
+                if key.data == "stdin":
+                    if not self.read_requests():
+                        self.stop()
+                        return
+                elif key.data == "wake":
+                    with suppress(BlockingIOError):
+                        while os.read(self.wake, 512):
+                            pass
+                elif key.data == "runner":
+                    self.flush()
+                elif key.data == "stdin-of":
+                    self.feed_stdin(self.stdin_owner(key.fd))
+                else:
+                    self.read_output(key.fd)
+            if not self.progress():
+                self.stop()
+                return
+
+    def wait_time(self) -> float | None:
+        now = time.monotonic()
+        moments: list[float] = []
+        for task in self.tasks.values():
+            moments.extend(m for m in (task.deadline, task.kill_at) if m is not None)
+            if task.drain_until is not None and task.reading:
+                moments.append(task.drain_until)
+            if task.exit_status is None:
+                moments.append(now + 1.0)  # a missed SIGCHLD cannot stall us
+        if self.heartbeat is not None:
+            moments += [self.next_beat, self.last_request + MISSED_HEARTBEATS * self.heartbeat]
+        return max(0.0, min(moments) - now) if moments else None
+
+    def stop(self) -> None:
+        for task in self.tasks.values():
+            task.signal(signal.SIGKILL)
+
+    # -- frames to the runner ---------------------------------------------------------------
+
+    def send(self, kind: bytes, number: int, payload: bytes) -> None:
         """Queue a frame and write what the runner takes now; never blocks, so deadlines and
         kill requests are served even while the runner reads slowly."""
-        self.outbox += frame(kind, payload)
-        self._flush()
+        self.outbox.add(kind, number, payload)
+        self.flush()
 
-    def _flush(self) -> None:
-        while self.outbox:
-            try:
-                written = os.write(1, self.outbox[: 4 * CHUNK])
-            except BlockingIOError:
-                break
-            del self.outbox[:written]
-        if bool(self.outbox) != self.writing:
-            self.writing = bool(self.outbox)
-            if self.writing:
+    def flush(self) -> None:
+        self.outbox.flush(1)
+        pending = self.outbox.size > 0
+        if pending != self.writing:
+            self.writing = pending
+            if pending:
                 self.selector.register(1, selectors.EVENT_WRITE, "runner")
             else:
                 self.selector.unregister(1)
-        self._throttle()
+        throttled = self.outbox.size >= OUTBOX_LIMIT or (self.throttled and pending)
+        if throttled != self.throttled:
+            self.throttled = throttled
+            for task in self.tasks.values():
+                self.update_reading(task)
 
-    def _throttle(self) -> None:
-        """Stop reading the command's output while too much waits for the runner."""
-        command = self.command
-        full = len(self.outbox) >= OUTBOX_LIMIT
-        paused_since = self.paused_since
-        if command is None or full == (paused_since is not None):
-            return
-        if paused_since is None:
-            self.paused_since = time.monotonic()
-            for pipe in command.pipes:
-                self.selector.unregister(pipe)
-            return
-        if command.drain_until is not None:
-            command.drain_until += time.monotonic() - paused_since
-        self.paused_since = None
-        for pipe, kind in command.pipes.items():
-            self.selector.register(pipe, selectors.EVENT_READ, kind)
+    def refuse(self, number: int, message: str) -> None:
+        self.send(REFUSED, number, json.dumps({"message": message}).encode())
 
-    def serve(self) -> None:
-        info = {"version": PROTOCOL_VERSION, "python": sys.version.split()[0], "pid": os.getpid()}
-        self.send(HELLO, json.dumps(info).encode())
-        while True:
-            for key, _ in self.selector.select(self._wait_time()):
-                if key.data == "stdin":
-                    if not self._read_requests():
-                        return
-                elif key.data == "wake":
-                    self._drain_wakeups()
-                elif key.data == "runner":
-                    self._flush()
-                else:
-                    self._read_output(key.fileobj, key.data)  # type: ignore[arg-type]
-            self._progress()
+    def hello(self) -> None:
+        info = {
+            "version": PROTOCOL_VERSION,
+            "python": sys.version.split()[0],
+            "pid": os.getpid(),
+            "cwd": self.cwd,
+        }
+        self.send(HELLO, 0, json.dumps(info).encode())
 
-    def _wait_time(self) -> float | None:
-        command = self.command
-        if command is None:
-            return None
-        drain = command.drain_until if self.paused_since is None else None
-        moments = [m for m in (command.deadline, drain) if m is not None]
-        if command.exit_status is None:
-            moments.append(time.monotonic() + 1.0)  # a missed SIGCHLD cannot stall us
-        return max(0.0, min(moments) - time.monotonic()) if moments else None
+    # -- requests -------------------------------------------------------------------------
 
-    def _read_requests(self) -> bool:
+    def read_requests(self) -> bool:
+        """Take in what the runner sent; ``False`` when it hung up."""
         data = os.read(0, CHUNK)
         if not data:
-            if self.command is not None:
-                self.command.kill()
             return False
+        self.last_request = time.monotonic()
         self.requests += data
         while True:
-            if self.upload is not None:
-                if not self._receive_upload():
+            if self.body is not None:
+                if not self.take_body():
                     return True
                 continue
-            if b"\n" not in self.requests:
+            end = self.requests.find(b"\n")
+            if end < 0:
                 return True
-            line, self.requests = self.requests.split(b"\n", 1)
-            if line.strip():
-                self._handle(json.loads(line))
+            line = bytes(self.requests[:end])
+            del self.requests[: end + 1]
+            if line.strip() and not self.handle_line(line):
+                return False
 
-    def _handle(self, request: dict[str, Any]) -> None:
+    def handle_line(self, line: bytes) -> bool:
+        number = 0
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise Refused("a request must be a JSON object")
+            number = request.get("id", 0)
+            if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+                number = 0
+                raise Refused("the id must be a whole number")
+            return self.handle(request, number)
+        except Refused as error:
+            self.refuse(number, str(error))
+        except ValueError as error:  # not JSON, or a field of the wrong kind
+            self.refuse(number, f"cannot read the request: {error}")
+        except (TypeError, KeyError) as error:
+            self.refuse(number, f"malformed request: {error!r}")
+        return True
+
+    def handle(self, request: dict[str, Any], number: int) -> bool:
         op = request.get("op")
-        if op == "run" and self.command is None:
-            self._start(request["command"], request.get("timeout"), request.get("env") or {})
-        elif op == "kill" and self.command is not None:
-            self.command.kill()
+        if op == "run":
+            self.start(request, number)
+        elif op in ("stdin", "put"):
+            size = request["size"]
+            if not isinstance(size, int) or size < 0:
+                raise Refused("size must be a whole number")
+            self.body = Body(op, number, size, str(request.get("path") or ""))
+        elif op == "close_stdin":
+            task = self.task(number)
+            task.stdin_closing = True
+            self.feed_stdin(task)
+        elif op == "kill":
+            self.kill(self.task(number), request.get("signal") or "KILL", request.get("grace"))
+        elif op in ("pause", "resume"):
+            task = self.task(number)
+            task.paused = op == "pause"
+            self.update_reading(task)
         elif op == "env":
             self.env.update(request.get("set") or {})
             for name in request.get("unset") or []:
                 self.env.pop(name, None)
             self.cwd = request.get("cwd") or self.cwd
-        elif op == "put":
-            import tempfile  # only uploads need it; start-up stays short
-
-            spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed once unpacked
-            self.upload = _Upload(request["path"], int(request["size"]), spool)
-
-    def _receive_upload(self) -> bool:
-        """Feed buffered bytes to the upload; True once it is complete (and unpacked)."""
-        upload = self.upload
-        assert upload is not None
-        piece = self.requests[: upload.remaining]
-        self.requests = self.requests[len(piece) :]
-        upload.spool.write(piece)
-        upload.remaining -= len(piece)
-        if upload.remaining:
+        elif op == "hello":
+            beat = request.get("heartbeat")
+            self.heartbeat = float(beat) if beat else None
+            self.next_beat = time.monotonic()
+            self.hello()
+        elif op == "ping":
+            self.send(PONG, number, b"")
+        elif op == "bye":
             return False
-        self.upload = None
-        upload.spool.seek(0)
-        try:
-            _unpack(upload.spool, upload.path)
-        except (OSError, ValueError) as error:
-            self.send(
-                STDERR,
-                f"agent-runner executor: cannot unpack into {upload.path}: {error}\n".encode(),
-            )
-            self._report(1, False, False)
         else:
-            self._report(0, False, False)
-        finally:
-            upload.spool.close()
+            raise Refused(f"unknown op {op!r}")
         return True
 
-    def _start(self, command: str, timeout: float | None, overlay: dict[str, str]) -> None:
-        with suppress(FileNotFoundError):
-            os.unlink(self.state_file)
-        cwd = self.cwd if os.path.isdir(self.cwd) else "/"
-        env = {**self.env, **overlay}
-        if may_change_state(command, env):
-            argv = ["bash", "-c", SACRIFICE_FIRST + STATE_WRAPPER, "bash", self.state_file, command]
+    def task(self, number: int) -> Task:
+        task = self.tasks.get(number)
+        if task is None:
+            raise Refused(f"no command {number} is running")
+        return task
+
+    def take_body(self) -> bool:
+        """Feed buffered bytes to the pending body; ``True`` once it is complete."""
+        body = self.body
+        assert body is not None
+        piece = bytes(self.requests[: body.remaining])
+        del self.requests[: len(piece)]
+        body.remaining -= len(piece)
+        if body.op == "put":
+            if body.spool is None:
+                import tempfile  # only uploads need it; start-up stays short
+
+                body.spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed once unpacked
+            body.spool.write(piece)
         else:
-            argv = ["bash", "-c", SACRIFICE_FIRST + PLAIN_WRAPPER, "bash", command]
+            body.received += piece
+        if body.remaining:
+            return False
+        self.body = None
+        if body.op == "put":
+            self.unpack(body)
+        else:
+            self.queue_stdin(body)
+        return True
+
+    def queue_stdin(self, body: Body) -> None:
+        task = self.tasks.get(body.number)
+        if task is None or task.stdin is None or task.stdin_closing:
+            self.refuse(body.number, f"command {body.number} takes no more input")
+            return
+        if len(task.stdin_pending) + len(body.received) > STDIN_LIMIT:
+            self.refuse(body.number, f"command {body.number} is not reading its input")
+            return
+        task.stdin_pending += body.received
+        self.feed_stdin(task)
+
+    def unpack(self, body: Body) -> None:
+        assert body.spool is not None
+        body.spool.seek(0)
+        try:
+            _unpack(body.spool, body.path)
+        except (OSError, ValueError) as error:
+            message = f"agent-runner executor: cannot unpack into {body.path}: {error}\n"
+            self.send(STDERR, body.number, message.encode())
+            self.send(EXITED, body.number, encode_report(self.report(1)))
+        else:
+            self.send(EXITED, body.number, encode_report(self.report(0)))
+        finally:
+            body.spool.close()
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def start(self, request: dict[str, Any], number: int) -> None:
+        problem = check_request(request)
+        if problem is not None:
+            raise Refused(problem)
+        if number in self.tasks:
+            raise Refused(f"command {number} is already running")
+        session = bool(request.get("session", True))
+        if session and any(task.session for task in self.tasks.values()):
+            raise Refused("a session command is already running")
+        command, overlay = request["command"], request.get("env") or {}
+        env = {**self.env, **overlay}
+        state_file = None
+        if session and may_change_state(command, env):
+            state_file = self.state_file
+            with suppress(FileNotFoundError):
+                os.unlink(state_file)
+        script = None
+        if len(command) > LONG_COMMAND:
+            import tempfile  # only long commands need it
+
+            script = tempfile.TemporaryFile()  # noqa: SIM115 - closed right after the start
+            script.write(command.encode("utf-8", "surrogateescape"))
+            script.seek(0)
+        script_fd = script.fileno() if script is not None else None
+        argv = ["bash", *bash_arguments(command, state_file, script_fd, SACRIFICE_FIRST)]
         try:
             process = subprocess.Popen(
                 argv,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if request.get("stdin") else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                cwd=cwd,
+                cwd=self.cwd if os.path.isdir(self.cwd) else "/",
                 env=env,
                 start_new_session=True,
+                pass_fds=() if script_fd is None else (script_fd,),
             )
         except OSError as error:
-            self.send(STDERR, f"agent-runner executor: cannot start bash: {error}\n".encode())
-            self._report(127, False, False)
+            self.send(
+                STDERR, number, f"agent-runner executor: cannot start bash: {error}\n".encode()
+            )
+            self.send(EXITED, number, encode_report(self.report(127, session=session)))
             return
-        self.command = _Command(process, timeout, overlay)
+        finally:
+            if script is not None:
+                script.close()
+        task = Task(number, process, request.get("timeout"), overlay, session)
+        self.tasks[number] = task
         for pipe, kind in ((process.stdout, STDOUT), (process.stderr, STDERR)):
             assert pipe is not None
-            os.set_blocking(pipe.fileno(), False)
-            self.command.pipes[pipe] = kind
-            self.selector.register(pipe, selectors.EVENT_READ, kind)
+            fd = pipe.fileno()
+            os.set_blocking(fd, False)
+            with suppress(OSError):
+                import fcntl
 
-    def _read_output(self, pipe: IO[bytes], kind: bytes) -> None:
-        command = self.command
-        if command is None or pipe not in command.pipes or self.paused_since is not None:
+                fcntl.fcntl(fd, 1031, PIPE_SIZE)  # F_SETPIPE_SZ: fewer, larger reads
+            task.pipes[fd] = kind
+            self.readers[fd] = task
+        if process.stdin is not None:
+            task.stdin = process.stdin.fileno()
+            os.set_blocking(task.stdin, False)
+        self.update_reading(task)
+
+    def update_reading(self, task: Task) -> None:
+        """Read a task's output unless the runner is behind or asked for a pause; the time
+        spent not reading does not count against its drain time."""
+        reading = not self.throttled and not task.paused
+        if reading == task.reading:
+            return
+        task.reading = reading
+        now = time.monotonic()
+        if reading:
+            if task.drain_until is not None and task.stalled_at is not None:
+                task.drain_until += now - task.stalled_at
+            task.stalled_at = None
+            for fd, kind in task.pipes.items():
+                self.selector.register(fd, selectors.EVENT_READ, kind)
+        else:
+            task.stalled_at = now
+            for fd in task.pipes:
+                self.selector.unregister(fd)
+
+    def read_output(self, fd: int) -> None:
+        task = self.readers.get(fd)
+        if task is None or not task.reading or fd not in task.pipes:
             return  # paused or finished since select() returned: a stale event
         try:
-            data = os.read(pipe.fileno(), CHUNK)
+            data = os.read(fd, CHUNK)
         except BlockingIOError:
             return
         if data:
-            self.send(kind, data)
+            self.send(task.pipes[fd], task.number, data)
             return
-        self.selector.unregister(pipe)
-        pipe.close()
-        del command.pipes[pipe]
+        self.close_pipe(task, fd)
 
-    def _drain_wakeups(self) -> None:
-        with suppress(BlockingIOError):
-            while os.read(self.wake, 512):
-                pass
+    def close_pipe(self, task: Task, fd: int) -> None:
+        if task.reading:
+            self.selector.unregister(fd)
+        del task.pipes[fd]
+        del self.readers[fd]
+        os.close(fd)
 
-    def _progress(self) -> None:
-        command = self.command
-        if command is None:
+    def stdin_owner(self, fd: int) -> Task:
+        return next(task for task in self.tasks.values() if task.stdin == fd)
+
+    def feed_stdin(self, task: Task) -> None:
+        """Write what the command takes of its pending input; close it when asked and done."""
+        fd = task.stdin
+        if fd is None:
             return
+        registered = fd in self.selector.get_map()
+        while task.stdin_pending:
+            try:
+                written = os.write(fd, task.stdin_pending[:CHUNK])
+            except BlockingIOError:
+                break
+            except OSError:  # the command closed its input (or exited): drop the rest
+                task.stdin_pending.clear()
+                task.stdin_closing = True
+                break
+            del task.stdin_pending[:written]
+        if task.stdin_pending and not registered:
+            self.selector.register(fd, selectors.EVENT_WRITE, "stdin-of")
+        elif not task.stdin_pending:
+            if registered:
+                self.selector.unregister(fd)
+            if task.stdin_closing:
+                os.close(fd)
+                task.stdin = None
+
+    def kill(self, task: Task, name: Any, grace: Any) -> None:
+        if name not in SIGNALS:
+            raise Refused(f"signal must be one of {', '.join(SIGNALS)}")
+        task.signal(getattr(signal, f"SIG{name}"))
+        if grace is not None and name != "KILL":
+            if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
+                raise Refused("grace must be a number of seconds")
+            task.kill_at = time.monotonic() + grace
+
+    def progress(self) -> bool:
+        """Reap, enforce deadlines, finish drained commands; ``False`` on missed heartbeats."""
         now = time.monotonic()
-        if command.exit_status is None:
-            pid, status = os.waitpid(command.process.pid, os.WNOHANG)
+        if self.heartbeat is not None:
+            if now - self.last_request > MISSED_HEARTBEATS * self.heartbeat:
+                return False
+            if now >= self.next_beat:
+                self.send(PONG, 0, b"")
+                self.next_beat = now + self.heartbeat
+        for task in list(self.tasks.values()):
+            self.advance(task, now)
+        return True
+
+    def advance(self, task: Task, now: float) -> None:
+        if task.exit_status is None:
+            pid, status = os.waitpid(task.process.pid, os.WNOHANG)
             if pid:
-                command.process.returncode = status
-                command.exit_status = _exit_code(status)
-                command.drain_until = now + DRAIN_SECONDS
-            elif command.deadline is not None and now >= command.deadline and not command.timed_out:
-                command.timed_out = True
-                command.kill()
-        drained = self.paused_since is None and now >= (command.drain_until or now)
-        if command.exit_status is not None and (not command.pipes or drained):
-            self._finish(command)
+                task.process.returncode = status
+                task.exit_status = exit_code(status)
+                task.drain_until = now + DRAIN_SECONDS
+                task.kill_at = None
+                if task.stdin is not None:
+                    task.stdin_pending.clear()
+                    task.stdin_closing = True
+                    self.feed_stdin(task)
+            elif task.deadline is not None and now >= task.deadline and not task.timed_out:
+                task.timed_out = True
+                task.signal(signal.SIGKILL)
+            elif task.kill_at is not None and now >= task.kill_at:
+                task.kill_at = None
+                task.signal(signal.SIGKILL)
+        if task.exit_status is None:
+            return
+        drained = task.reading and now >= (task.drain_until or now)
+        if not task.pipes or drained:
+            self.finish(task)
 
-    def _finish(self, command: _Command) -> None:
-        for pipe in command.pipes:
-            if self.paused_since is None:
-                self.selector.unregister(pipe)
-            pipe.close()
-        self.command = None
-        self.paused_since = None
-        try:
-            with open(self.state_file, "rb") as handle:
-                state = parse_state(handle.read())
-        except OSError:
-            state = None
-        if state is not None:
-            self.cwd, env = state
-            self.env = carry_over(self.env, command.overlay, env)
-        status = command.exit_status
+    def finish(self, task: Task) -> None:
+        for fd in list(task.pipes):
+            self.close_pipe(task, fd)
+        del self.tasks[task.number]
+        if task.session:
+            try:
+                with open(self.state_file, "rb") as handle:
+                    state = parse_state(handle.read())
+            except OSError:
+                state = None
+            if state is not None:
+                self.cwd, env = state
+                self.env = carry_over(self.env, task.overlay, env)
+        status = task.exit_status
         assert status is not None
-        code = TIMEOUT_EXIT_CODE if command.timed_out else (status if status >= 0 else 128 - status)
-        oom = code == 128 + signal.SIGKILL and not command.timed_out and self._oom_killed()
-        self._report(code, command.timed_out, oom)
+        code = TIMEOUT_EXIT_CODE if task.timed_out else status
+        oom = code == 128 + signal.SIGKILL and not task.timed_out and self.oom_killed()
+        report = self.report(code, task.timed_out, oom, session=task.session)
+        self.send(EXITED, task.number, encode_report(report))
 
-    def _oom_killed(self) -> bool:
+    def oom_killed(self) -> bool:
         """Whether the sandbox's OOM-kill counter moved since it was last read: read only
         after a SIGKILL, so the common path opens no cgroup file."""
         count = _oom_kills()
@@ -466,26 +802,28 @@ class Executor:
         self.oom_kills = count
         return moved
 
-    def _report(self, code: int, timed_out: bool, oom_killed: bool) -> None:
-        result = {
+    def report(
+        self, code: int, timed_out: bool = False, oom_killed: bool = False, *, session: bool = True
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {
             "exit_code": code,
             "timed_out": timed_out,
             "oom_killed": oom_killed,
-            "cwd": self.cwd,
-            "env": self.env,
         }
-        self.send(
-            EXITED,
-            json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode(
-                "utf-8", "surrogateescape"
-            ),
-        )
+        if session:
+            result.update(cwd=self.cwd, env=self.env)
+        return result
 
 
 def main() -> None:
     state_file = sys.argv[1] if len(sys.argv) > 1 else "/tmp/.stigmer-executor-state"
-    with suppress(BrokenPipeError):
-        Executor(state_file).serve()
+    executor = Executor(state_file)
+    try:
+        executor.serve()
+    except BrokenPipeError:  # the runner is gone
+        pass
+    finally:
+        executor.stop()
 
 
 if __name__ == "__main__":

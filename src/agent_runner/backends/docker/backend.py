@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import os
 import secrets
@@ -22,15 +21,15 @@ from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
-from agent_runner.backends import executor
-from agent_runner.backends.base import SandboxInfo, ShellSpec
-from agent_runner.backends.channel import ExecutorChannel
+from agent_runner.backends.base import SandboxInfo, ShellSpec, ShellState
+from agent_runner.backends.channel import ExecutorChannel, Report
 from agent_runner.backends.docker.engine import Engine
 from agent_runner.backends.docker.exec_shell import ExecShell
 from agent_runner.backends.docker.inventory import list_sandboxes, prune_orphans
 from agent_runner.backends.docker.sandbox import Sandbox
-from agent_runner.backends.docker.shell import DockerShell
 from agent_runner.backends.docker.spec import NO_BASH, NO_PYTHON, WORKSPACE, plan_container
+from agent_runner.backends.executor import PROTOCOL_VERSION
+from agent_runner.backends.executor_shell import ExecutorShell
 from agent_runner.backends.owner import Owner
 from agent_runner.config import Settings
 from agent_runner.errors import SandboxUnavailable, SessionClosed, first_line
@@ -77,7 +76,7 @@ class DockerBackend:
 
     # -- shells -------------------------------------------------------------------------
 
-    async def open_shell(self, spec: ShellSpec) -> DockerShell | ExecShell:
+    async def open_shell(self, spec: ShellSpec) -> ExecutorShell | ExecShell:
         if self._closed:
             raise SessionClosed("the Docker backend is closed")
         await self.ensure_image()
@@ -99,7 +98,13 @@ class DockerBackend:
         except BaseException:
             self.engine.discard(sandbox)
             raise
-        return DockerShell(self.engine, sandbox)
+        return ExecutorShell(
+            sandbox.channel,
+            sandbox.container_id[:12],
+            ShellState(WORKSPACE, {}),
+            give_up=lambda: self.engine.discard(sandbox, broken=True),
+            release=lambda: self.engine.discard(sandbox),
+        )
 
     def _slow_shell(self, sandbox: Sandbox, spec: ShellSpec) -> ExecShell:
         if self.settings.sandbox.workspace == "copy":
@@ -204,7 +209,9 @@ class DockerBackend:
 
     async def _attach(self, container_id: str) -> ExecutorChannel:
         path = f"/containers/{container_id}/attach?stream=1&stdin=1&stdout=1&stderr=1"
-        return ExecutorChannel(await self.engine.open_stream(path))
+        channel = ExecutorChannel()
+        channel.attach(await self.engine.open_stream(path, None, channel))
+        return channel
 
     async def _handshake(self, channel: ExecutorChannel) -> bool:
         """Whether the executor runs (else the image lacks python3 and a sleeper holds on)."""
@@ -218,7 +225,15 @@ class DockerBackend:
             ) from None
         if opening == NO_BASH:
             raise SandboxUnavailable(f"image {self._image} has no bash; sandbox images need bash")
-        return opening != NO_PYTHON
+        if opening == NO_PYTHON:
+            return False
+        version = (channel.hello or {}).get("version")
+        if version != PROTOCOL_VERSION:
+            raise SandboxUnavailable(
+                f"the executor in {self._image} speaks protocol {version}, this runner "
+                f"{PROTOCOL_VERSION}: its python3 runs a different executor"
+            )
+        return True
 
     async def _copy_in(self, sandbox: Sandbox, workspace: Path) -> None:
         """Copy the workspace into the sandbox (strategy ``copy``: the host is never written).
@@ -234,22 +249,26 @@ class DockerBackend:
             return spool
 
         spool = await self.engine.call(archive)
+        channel = sandbox.channel
+        number = channel.new_id()
+        report = Report()
+        channel.register(number, report)
         try:
             size = spool.seek(0, io.SEEK_END)
             spool.seek(0)
-            await sandbox.channel.send({"op": "put", "path": WORKSPACE, "size": size})
+            await channel.send({"op": "put", "id": number, "path": WORKSPACE, "size": size})
             while chunk := await self.engine.call(spool.read, 1 << 20):
-                await sandbox.channel.write(chunk)
+                await channel.write(chunk)
+            outcome = await report.done
+        except EOFError:
+            raise SandboxUnavailable(
+                f"the sandbox stopped while the workspace was copied in: {report.last_line()}"
+            ) from None
         finally:
             spool.close()
-        kind, payload = await sandbox.channel.read_frame()
-        while kind != executor.EXITED:
-            if kind == executor.STDERR:
-                sandbox.channel.diagnostics += payload
-            kind, payload = await sandbox.channel.read_frame()
-        if json.loads(payload)["exit_code"] != 0:
-            detail = sandbox.channel.last_diagnostic()
-            raise SandboxUnavailable(f"could not copy the workspace in: {detail}")
+            channel.forget(number)
+        if outcome["exit_code"] != 0:
+            raise SandboxUnavailable(f"could not copy the workspace in: {report.last_line()}")
 
     # -- inventory and removal ------------------------------------------------------------
 

@@ -13,12 +13,13 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from agent_runner.backends.channel import Receiver
 from agent_runner.backends.docker.sandbox import Sandbox
 from agent_runner.backends.docker.stream import (
     EngineAddress,
     EngineStream,
     engine_url_from_environment,
-    upgrade,
+    open_stream,
 )
 from agent_runner.errors import MissingExtra, SandboxUnavailable, first_line
 
@@ -77,15 +78,18 @@ class Engine:
                 self._address = EngineAddress.parse(url)
         return self._api
 
-    async def open_stream(self, path: str, body: dict[str, Any] | None = None) -> EngineStream:
-        """An upgraded Engine API connection for ``path`` (attach, exec start)."""
+    async def open_stream(
+        self, path: str, body: dict[str, Any] | None, receiver: Receiver
+    ) -> EngineStream:
+        """An upgraded Engine API connection for ``path`` (attach, exec start), its output
+        handed to ``receiver`` as it arrives."""
         api = await self.api()
         if self._address is None:
             raise SandboxUnavailable(
                 f"cannot stream from sandboxes through {engine_url_from_environment()}: "
                 "use a unix socket or a plain tcp:// DOCKER_HOST"
             )
-        return await upgrade(self._address, f"/v{api.api_version}{path}", body)
+        return await open_stream(self._address, f"/v{api.api_version}{path}", body, receiver)
 
     def discard(self, sandbox: Sandbox, *, broken: bool = False) -> None:
         """Hang up and remove the container, off the caller's path; a broken sandbox is

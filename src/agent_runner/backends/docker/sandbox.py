@@ -6,9 +6,8 @@ commands in them) both depend on it and neither on the other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from agent_runner.backends.base import ShellState
 from agent_runner.backends.channel import ExecutorChannel
 
 
@@ -21,4 +20,3 @@ class Sandbox:
     uid: int
     gid: int
     has_executor: bool = True
-    state: ShellState = field(default_factory=lambda: ShellState("/workspace", {}))
