@@ -21,18 +21,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from agent_runner.config_file import ConfigFile
 from agent_runner.errors import InvalidSetting
+from agent_runner.modes import ExecutionMode as ExecutionMode  # re-exported
 
 DEFAULT_SANDBOX_IMAGE = "ghcr.io/stigmer/agent-sandbox:latest"
 LOCAL_BUILD_TAG = "stigmer/agent-sandbox:local"
 MIB = 1024 * 1024
-
-
-class ExecutionMode(StrEnum):
-    """Where a command runs: on the host, in a sandbox, or decided per command."""
-
-    LOCAL = "local"
-    SANDBOX = "sandbox"
-    AUTO = "auto"
 
 
 _DURATION = re.compile(
