@@ -14,7 +14,7 @@ workspace. Rules, first match wins:
    strings, loops, conditionals, function bodies, wrappers such as ``env``/``timeout``/
    ``xargs``/``sudo``) is risky; when several are, the first rule in this order is reported:
    **remote-code**, **privilege**, **package-install**, **system-admin**,
-   **outside-workspace** (see :mod:`agent_runner.policy_rules` for the tool knowledge).
+   **outside-workspace** (see :mod:`agent_runner.policy.tools` for the tool knowledge).
 5. **default** — ``execution.auto.default`` (``local`` unless configured).
 
 The workspace is ``cwd`` (default: the current directory); changes there and in the temp
@@ -22,8 +22,8 @@ directories (``/tmp``, ``/var/tmp``, ``$TMPDIR``, ``tempfile.gettempdir()``) are
 relative paths land is tracked through ``cd``/``pushd`` (and ``env -C``); after a ``cd`` to a
 place known only at run time, relative writes count as outside the workspace.
 
-Code layout: this module is the public API and the user rules; :mod:`~agent_runner.policy_shell`
-parses and walks the command; :mod:`~agent_runner.policy_rules` knows the tools. The user
+Code layout: this module is the public API and the user rules; :mod:`~agent_runner.policy.shell`
+parses and walks the command; :mod:`~agent_runner.policy.tools` knows the tools. The user
 guide is ``docs/sandbox/auto-mode.md``.
 
 User rules. A rule's ``prefix`` is split into words like a command; it matches a simple
@@ -51,10 +51,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from agent_runner import policy_shell as shell
 from agent_runner.config import AutoRule, AutoSettings, ExecutionMode
 from agent_runner.errors import InvalidSetting
-from agent_runner.policy_shell import (
+from agent_runner.policy import shell
+from agent_runner.policy.shell import (
     ADMIN,
     DEFAULT,
     DYNAMIC,

@@ -3,7 +3,7 @@
 :func:`analyse` turns a command into an :class:`Analysis`: every simple command as it runs
 (:class:`View`, wrappers unwrapped) and every risky thing about them (:class:`Finding`, with
 the rule id and a readable reason). :mod:`agent_runner.policy` turns that into a decision;
-:mod:`agent_runner.policy_rules` knows the individual tools.
+:mod:`agent_runner.policy.tools` knows the individual tools.
 
 Words are data unless the shell would run them: quoted text stays text, while ``$(...)``
 (also inside double quotes), backticks, ``bash -c`` strings, ``eval`` arguments, here-
@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from tree_sitter import Language, Node, Parser
 
-from agent_runner import policy_rules as tools
+from agent_runner.policy import tools
 
 USER_RULE = "user-rule"
 REQUIREMENTS = "requirements"

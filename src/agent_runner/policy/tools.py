@@ -1,6 +1,6 @@
 """What AUTO mode knows about individual tools.
 
-:mod:`agent_runner.policy_shell` walks the shell syntax; this module answers questions about
+:mod:`agent_runner.policy.shell` walks the shell syntax; this module answers questions about
 one simple command given its words: is ``pip`` here installing something, which arguments of
 ``cp`` are written to, where does the command wrapped by ``timeout 5`` start. Words are
 passed as ``str`` when their text is known before the command runs and ``None`` when it is
