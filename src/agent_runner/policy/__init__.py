@@ -22,7 +22,7 @@ directories (``/tmp``, ``/var/tmp``, ``$TMPDIR``, ``tempfile.gettempdir()``) are
 relative paths land is tracked through ``cd``/``pushd`` (and ``env -C``); after a ``cd`` to a
 place known only at run time, relative writes count as outside the workspace.
 
-Code layout: this module is the public API and the user rules; :mod:`~agent_runner.policy.shell`
+Code layout: this module is the public API and the user rules; :mod:`~agent_runner.policy.walker`
 parses and walks the command; :mod:`~agent_runner.policy.tools` knows the tools. The user
 guide is ``docs/sandbox/auto-mode.md``.
 
@@ -53,19 +53,23 @@ from typing import Any
 
 from agent_runner.config import AutoRule, AutoSettings, ExecutionMode
 from agent_runner.errors import InvalidSetting
-from agent_runner.policy import shell
-from agent_runner.policy.shell import (
+from agent_runner.policy.analysis import Analysis, Finding, View, quote
+from agent_runner.policy.ids import (
     ADMIN,
     DEFAULT,
     DYNAMIC,
     OUTSIDE,
     PACKAGE,
+    PRIORITY,
     PRIVILEGE,
     REMOTE,
     REQUIREMENTS,
     UNPARSABLE,
     USER_RULE,
 )
+from agent_runner.policy.syntax import encode, parse
+from agent_runner.policy.walker import analyse
+from agent_runner.policy.words import Source
 
 __all__ = [
     "ADMIN",
@@ -128,13 +132,13 @@ def _compile(specs: tuple[tuple[str, str], ...]) -> tuple[_Rule, ...]:
     compiled: list[_Rule] = []
     for number, (prefix, mode) in enumerate(specs, start=1):
         rule = _Rule(number, prefix, (), ExecutionMode(mode))
-        source = shell.encode(prefix)
-        root = shell.parse(source)
+        source = encode(prefix)
+        root = parse(source)
         nodes = [node for node in root.named_children if node.type != "comment"]
         if root.has_error or len(nodes) != 1 or nodes[0].type != "command":
             raise InvalidSetting(f"{rule.label}: the prefix must be the words of one command")
-        walker = shell.Walker(shell.Analysis("/"), source)
-        words = [walker.word(child) for child in nodes[0].named_children]
+        reader = Source(source)
+        words = [reader.word(child) for child in nodes[0].named_children]
         if any(word.text is None for word in words):
             raise InvalidSetting(f"{rule.label}: the prefix must not use $variables or $(...)")
         compiled.append(_Rule(number, prefix, tuple(w.text or "" for w in words), rule.mode))
@@ -145,7 +149,7 @@ def _rules(rules: Sequence[AutoRule]) -> tuple[_Rule, ...]:
     return _compile(tuple((rule.prefix, ExecutionMode(rule.mode).value) for rule in rules))
 
 
-def _matches(rule: _Rule, view: shell.View) -> bool:
+def _matches(rule: _Rule, view: View) -> bool:
     if len(view.words) < len(rule.words):
         return False
     for index, expected in enumerate(rule.words):
@@ -160,11 +164,11 @@ def _matches(rule: _Rule, view: shell.View) -> bool:
     return True
 
 
-Chosen = dict[shell.View, tuple[_Rule | None, int]]
+Chosen = dict[View, tuple[_Rule | None, int]]
 """For each simple command: the user rule deciding it and how many of its words it covers."""
 
 
-def _choose(view: shell.View, rules: Iterable[_Rule], chosen: Chosen) -> tuple[_Rule | None, int]:
+def _choose(view: View, rules: Iterable[_Rule], chosen: Chosen) -> tuple[_Rule | None, int]:
     """The rule deciding ``view``: the longest match, sandbox on a tie.
 
     A rule chosen for a wrapper (``sudo apt update``) also covers the words of the wrapped
@@ -189,12 +193,12 @@ def check_rules(rules: Sequence[AutoRule]) -> None:
     workspace = os.getcwd()
     for rule, spec in zip(compiled, rules, strict=True):
         for example in spec.examples:
-            analysis = shell.analyse(example, workspace)
+            analysis = analyse(example, workspace)
             if analysis.error is not None:
                 raise InvalidSetting(f'{rule.label}: example "{example}" {analysis.error}')
             matched = [view for view in analysis.views if _matches(rule, view)]
             if not matched:
-                seen = ", ".join(shell.quote(view.text, 40) for view in analysis.views) or "nothing"
+                seen = ", ".join(quote(view.text, 40) for view in analysis.views) or "nothing"
                 raise InvalidSetting(
                     f'{rule.label}: example "{example}" does not match the prefix '
                     f"(its commands: {seen})"
@@ -231,9 +235,9 @@ def decide(
     root = os.fspath(workspace) if workspace is not None else start
     workspace = os.path.normpath(os.path.abspath(root))
     try:
-        analysis = shell.analyse(command, workspace, start)
+        analysis = analyse(command, workspace, start)
     except RecursionError:
-        analysis = shell.Analysis(workspace)
+        analysis = Analysis(workspace)
         analysis.error = "nests too deeply to analyse"
     chosen: Chosen = {}
     if analysis.error is None and settings.rules:
@@ -244,11 +248,11 @@ def decide(
         reason = f"a custom requirements file was given ({os.fspath(requirements)})"
         return Decision(ExecutionMode.SANDBOX, reason, REQUIREMENTS)
     if analysis.error is not None:
-        reason = f"{shell.quote(command)} {analysis.error}; failing closed"
+        reason = f"{quote(command)} {analysis.error}; failing closed"
         return Decision(ExecutionMode.SANDBOX, reason, UNPARSABLE, command)
     remaining = [f for f in analysis.findings if not _waived(f, chosen)]
     if remaining:
-        first = min(remaining, key=lambda f: shell.PRIORITY.index(f.rule))
+        first = min(remaining, key=lambda f: PRIORITY.index(f.rule))
         return Decision(ExecutionMode.SANDBOX, first.reason, first.rule, first.trigger)
     default = ExecutionMode(settings.default)
     waived = [f for f in analysis.findings if f.owners]
@@ -258,31 +262,29 @@ def decide(
     return Decision(default, reason, DEFAULT)
 
 
-def _local(view: shell.View, chosen: Chosen) -> bool:
+def _local(view: View, chosen: Chosen) -> bool:
     rule = chosen.get(view, (None, 0))[0]
     return rule is not None and rule.mode == ExecutionMode.LOCAL
 
 
-def _waived(finding: shell.Finding, chosen: Chosen) -> bool:
+def _waived(finding: Finding, chosen: Chosen) -> bool:
     """Local rules waive a finding when they cover every command it belongs to."""
     return bool(finding.owners) and all(_local(owner, chosen) for owner in finding.owners)
 
 
-def _allowed(view: shell.View, chosen: Chosen) -> Decision:
+def _allowed(view: View, chosen: Chosen) -> Decision:
     rule = chosen[view][0]
     prefix = rule.prefix if rule is not None else ""
-    reason = f'{shell.quote(view.text)} is allowed by your local rule "{prefix}"'
+    reason = f'{quote(view.text)} is allowed by your local rule "{prefix}"'
     return Decision(ExecutionMode.LOCAL, reason, USER_RULE, view.text)
 
 
-def _apply_rules(
-    analysis: shell.Analysis, rules: tuple[_Rule, ...], chosen: Chosen
-) -> Decision | None:
+def _apply_rules(analysis: Analysis, rules: tuple[_Rule, ...], chosen: Chosen) -> Decision | None:
     """Rule 1: a sandbox rule match anywhere, or local rules covering every command."""
     for view in analysis.views:
         rule, _ = chosen[view] = _choose(view, rules, chosen)
         if rule is not None and rule.mode == ExecutionMode.SANDBOX:
-            reason = f'{shell.quote(view.text)} matches your sandbox rule "{rule.prefix}"'
+            reason = f'{quote(view.text)} matches your sandbox rule "{rule.prefix}"'
             return Decision(ExecutionMode.SANDBOX, reason, USER_RULE, view.text)
     local = [view for view in analysis.views if _local(view, chosen)]
     if not local or any(not _waived(f, chosen) for f in analysis.findings):

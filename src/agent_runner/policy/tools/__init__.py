@@ -1,11 +1,11 @@
 """What AUTO mode knows about individual tools.
 
-The walk (:mod:`agent_runner.policy.shell`) handles the shell syntax; this package answers
-questions about one simple command given its words: is ``pip`` here installing something,
-which arguments of ``cp`` are written to, where does the command wrapped by ``timeout 5``
-start. Words are passed as ``str`` when their text is known before the command runs and
-``None`` when it is not (a variable, a command substitution), so every answer can fail
-closed.
+The walk (:mod:`agent_runner.policy.walker`, :mod:`agent_runner.policy.commands`) handles
+the shell syntax; this package answers questions about one simple command given its words:
+is ``pip`` here installing something, which arguments of ``cp`` are written to, where does
+the command wrapped by ``timeout 5`` start. Words are passed as ``str`` when their text is
+known before the command runs and ``None`` when it is not (a variable, a command
+substitution), so every answer can fail closed.
 
 Nothing here parses shell syntax or touches the file system.
 

@@ -3,7 +3,7 @@ install packages, administer the machine or write files, and how to read their o
 
 Only data (and the records it is written in). The questions asked of it live in
 :mod:`~agent_runner.policy.tools.classify` and :mod:`~agent_runner.policy.tools.writes`;
-the walk (:mod:`~agent_runner.policy.shell`) looks commands up here by their normalized
+the walk (:mod:`~agent_runner.policy.commands`) looks commands up here by their normalized
 name. Tables list words separated by spaces; a package manager's install subcommands are
 separated by commas.
 """

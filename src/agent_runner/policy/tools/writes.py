@@ -3,7 +3,7 @@ download saves, what ``find`` changes and runs, and the host paths a container m
 
 Answers are locations in the command's words (:class:`Loc`: an argument index and an
 offset into it, or :data:`CWD`), never paths: the walk
-(:mod:`~agent_runner.policy.shell`) resolves them against the working directory and the
+(:mod:`~agent_runner.policy.paths`) resolves them against the working directory and the
 workspace. Read-only arguments are never reported: ``cp /etc/hosts .`` writes only ``.``.
 """
 
