@@ -75,7 +75,7 @@ def decide(
     auto: AutoSpec | None = None,
     workspace: str | os.PathLike[str] | None = None,
 ) -> Decision:
-    """Decide where AUTO mode runs ``command`` (see the module docstring for the rules).
+    """Decide where AUTO mode runs ``command`` (the rules: :mod:`agent_runner.policy`).
 
     ``cwd`` is where the command starts (default: the current directory); relative paths in
     the command resolve against it. ``workspace`` is where changes are allowed (default:
