@@ -54,6 +54,9 @@ Peer quirks, and what this script does about them
 * epicbox 1.1.0 passes urllib3 1.x's ``method_whitelist``; a small ``Retry`` subclass maps
   it to ``allowed_methods`` before epicbox is imported.
 
+The code shared by the driver and the peer workers (timing loops, rows and their
+statistics, memory, the worker protocol, clean-up, the report) is ``benchmarks/harness/``.
+
 Takes about 4-5 minutes with the defaults on 2 CPUs (``--quick`` for a smoke test).
 """
 
@@ -68,371 +71,44 @@ import os
 import platform
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+# Run as a script, this file's directory comes first on sys.path, in the project venv and
+# in the peer venv alike (workers are started with this file's absolute path).
+from harness.cleanup import docker_client, sweep
+from harness.config import COMMAND, LABEL, Config, log, package_version
+from harness.memory import memory_measurement, process_tree_rss
+from harness.report import render
+from harness.results import Measured, Measurement, Results, describe
+from harness.timing import (
+    arepeat,
+    check_output,
+    interleave,
+    ms_since,
+    repeat,
+    repeat_rounds,
+    threaded_first_output,
+)
+from harness.workers import run_worker, worker_main
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DEFAULT_IMAGE = "stigmer/sandbox-base:bookworm"
-SWEREX_IMAGE = "stigmer/bench-swerex:local"
 SWEREX_DOCKERFILE = HERE / "peers" / "swerex.Dockerfile"
 DEFAULT_PEER_VENV = Path.home() / ".cache" / "stigmer-bench" / "venv"
 PEER_PACKAGES = ["llm-sandbox[docker]", "swe-rex", "aiohttp", "epicbox", "docker"]
 PEERS = ("docker-py", "epicbox", "swe-rex", "llm-sandbox")
-LABEL = "stigmer.bench"
-COMMAND = "echo hi"
-MIB = 1024 * 1024
-
-ROW_ORDER = ("warm", "20 sequential", "cold", "8 concurrent", "memory")
-CONTENDER_ORDER = ("host", "docker-py", "llm-sandbox", "SWE-ReX", "epicbox", "ours")
-
-# (row, contender): what the issue asks of ours, as (comparison, milliseconds).
-TARGETS: dict[tuple[str, str], tuple[str, float]] = {
-    ("warm", "ours"): ("<", 3.0),
-    ("20 sequential", "ours"): ("<", 50.0),
-    ("cold", "ours, pool_size=2"): ("<", 137.0),
-    ("cold", "ours, no pool"): ("<=", 333.0),
-    ("8 concurrent", "ours, pool_size=8"): ("<", 536.0),
-}
-# (row, contender): medians measured earlier on this machine, quoted in the issue.
-EARLIER: dict[tuple[str, str], str] = {
-    ("warm", "host bash"): "1.2 ms",
-    ("warm", "docker-py exec_run"): "44 ms",
-    ("cold", "docker-py run+exec+remove"): "333 ms",
-    ("cold", "docker-py run+exec+remove, network none"): "239 ms",
-    ("warm", "SWE-ReX execute"): "3.3 ms",
-    ("20 sequential", "SWE-ReX execute"): "53 ms",
-    ("cold", "SWE-ReX"): "945 ms",
-    ("cold", "epicbox.run"): "137 ms",
-    ("8 concurrent", "epicbox.run"): "536 ms",
-    ("warm", "llm-sandbox execute_command"): "45 ms",
-    ("cold", "llm-sandbox"): "15.3 s",
-}
-
-
-# --- shared by the orchestrator and the peer workers (standard library only) -------------
-
-
-@dataclass
-class Config:
-    """What every contender needs to know; sent to peer workers as JSON."""
-
-    image: str
-    run_id: str
-    rounds: int = 30
-    seq_rounds: int = 5
-    cold_rounds: int = 7
-    slow_cold_rounds: int = 3
-    concurrent_rounds: int = 3
-    concurrency: int = 8
-    sessions: int = 10
-    settle: float = 0.5
-    swerex_image: str = SWEREX_IMAGE
-    workdir: str = ""
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return {LABEL: self.run_id}
-
-
-@dataclass
-class Measurement:
-    samples: list[float]
-    note: str = ""
-    n: int | None = None
-    unit: str = "ms"
-
-
-Measured = list[float] | Measurement
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def make_row(kind: str, contender: str, measured: Measured, note: str = "") -> dict[str, Any]:
-    m = measured if isinstance(measured, Measurement) else Measurement(measured)
-    samples = m.samples
-    return {
-        "row": kind,
-        "contender": contender,
-        "unit": m.unit,
-        "n": m.n if m.n is not None else len(samples),
-        "median": statistics.median(samples) if samples else None,
-        "p90": percentile(samples, 0.9) if len(samples) >= 5 else None,
-        "samples": [round(s, 3) for s in samples],
-        "note": "; ".join(part for part in (note, m.note) if part),
-    }
-
-
-def skipped_row(kind: str, contender: str, reason: str) -> dict[str, Any]:
-    return {
-        "row": kind,
-        "contender": contender,
-        "unit": "ms",
-        "n": 0,
-        "median": None,
-        "p90": None,
-        "samples": [],
-        "note": f"skipped: {reason}",
-    }
-
-
-def describe(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return f"{type(error).__name__}: {text[:300]}"
-
-
-class Results:
-    """Collects rows; a measurement that raises becomes a skipped row, not an abort."""
-
-    def __init__(self, sink: Path | None = None) -> None:
-        self.rows: list[dict[str, Any]] = []
-        self.sink = sink
-
-    def add(self, *rows: dict[str, Any]) -> None:
-        """Record rows; a worker also saves them at once, so a timeout loses none."""
-        self.rows.extend(rows)
-        if self.sink is not None:
-            self.sink.write_text(json.dumps({"rows": self.rows, "versions": {}, "error": ""}))
-
-    @contextlib.contextmanager
-    def phase(self, kinds: tuple[str, ...], contenders: tuple[str, ...]) -> Iterator[None]:
-        """Shared set-up for some rows: if it fails, those rows are skipped, the rest go on."""
-        try:
-            yield
-        except Exception as error:
-            done = {(row["row"], row["contender"]) for row in self.rows}
-            missing = [(k, c) for k in kinds for c in contenders if (k, c) not in done]
-            log(f"set-up for {', '.join(contenders)} failed: {describe(error)}")
-            traceback.print_exc(file=sys.stderr)
-            self.add(*(skipped_row(k, c, describe(error)) for k, c in missing))
-
-    def _failed(self, kind: str, names: list[str], error: Exception) -> None:
-        log(f"{kind} / {', '.join(names)} failed: {describe(error)}")
-        traceback.print_exc(file=sys.stderr)
-        self.add(*(skipped_row(kind, name, describe(error)) for name in names))
-
-    def attempt_group(
-        self, kind: str, notes: dict[str, str], measure: Callable[[], dict[str, Measured]]
-    ) -> None:
-        """Several contenders measured together (interleaved); ``notes`` names them."""
-        log(f"{', '.join(notes)}: {kind}")
-        try:
-            measured = measure()
-        except Exception as error:
-            self._failed(kind, list(notes), error)
-        else:
-            self.add(*(make_row(kind, name, measured[name], note) for name, note in notes.items()))
-
-    def attempt(
-        self, kind: str, contender: str, measure: Callable[[], Measured], note: str = ""
-    ) -> None:
-        self.attempt_group(kind, {contender: note}, lambda: {contender: measure()})
-
-    async def attempt_group_async(
-        self,
-        kind: str,
-        notes: dict[str, str],
-        measure: Callable[[], Awaitable[dict[str, Measured]]],
-    ) -> None:
-        log(f"{', '.join(notes)}: {kind}")
-        try:
-            measured = await measure()
-        except Exception as error:
-            self._failed(kind, list(notes), error)
-        else:
-            self.add(*(make_row(kind, name, measured[name], note) for name, note in notes.items()))
-
-    async def attempt_async(
-        self,
-        kind: str,
-        contender: str,
-        measure: Callable[[], Awaitable[Measured]],
-        note: str = "",
-    ) -> None:
-        async def one() -> dict[str, Measured]:
-            return {contender: await measure()}
-
-        await self.attempt_group_async(kind, {contender: note}, one)
-
-
-def ms_since(start: float) -> float:
-    return (time.perf_counter() - start) * 1000
-
-
-def check_output(text: str | bytes | None, what: str) -> None:
-    """Each timed call must really have run ``echo hi``."""
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    if (text or "").strip() != "hi":
-        raise RuntimeError(f"{what}: expected 'hi', got {text!r}")
-
-
-def repeat(
-    call: Callable[[], object], rounds: int, *, warmup: int = 0, settle: float = 0.0
-) -> list[float]:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        call()
-        samples.append(ms_since(start))
-        if settle:
-            time.sleep(settle)
-    return samples
-
-
-def interleave(
-    calls: dict[str, Callable[[], object]], rounds: int, *, warmup: int = 0, settle: float = 0.0
-) -> dict[str, Measured]:
-    """Round-robin over ``calls``, so drift on the machine hits every variant alike."""
-    for _ in range(warmup):
-        for call in calls.values():
-            call()
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            samples[name].append(ms_since(start))
-            if settle:
-                time.sleep(settle)
-    return dict(samples)
-
-
-def repeat_rounds(round_ms: Callable[[], float], rounds: int, settle: float) -> list[float]:
-    """``rounds`` rounds that time themselves, ``settle`` s apart."""
-    samples = []
-    for _ in range(rounds):
-        time.sleep(settle)
-        samples.append(round_ms())
-    return samples
-
-
-async def arepeat(
-    call: Callable[[], Awaitable[object]],
-    rounds: int,
-    *,
-    warmup: int = 0,
-    settle: float | Callable[[], Awaitable[object]] = 0.0,
-) -> list[float]:
-    """``settle`` is a pause in seconds or a coroutine function to await between rounds."""
-    for _ in range(warmup):
-        await call()
-        await _settle(settle)
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        await call()
-        samples.append(ms_since(start))
-        await _settle(settle)
-    return samples
-
-
-async def _settle(settle: float | Callable[[], Awaitable[object]]) -> None:
-    if callable(settle):
-        await settle()
-    elif settle:
-        await asyncio.sleep(settle)
-
-
-def threaded_first_output(
-    start_one: Callable[[float], tuple[float, Callable[[], object]]], n: int
-) -> float:
-    """Start ``n`` sandboxes at once on ``n`` threads; ms until the slowest had its output.
-
-    ``start_one(t0)`` creates a sandbox, runs the command and returns (ms since ``t0`` at
-    its first output, a cleanup call); cleanups run afterwards, untimed.
-    """
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        # Start all n threads first (each waits for the others), so that is not timed.
-        barrier = threading.Barrier(n)
-        list(pool.map(lambda _: barrier.wait(), range(n)))
-        t0 = time.perf_counter()
-        futures = [pool.submit(start_one, t0) for _ in range(n)]
-        outcomes = []
-        errors = []
-        for future in futures:
-            try:
-                outcomes.append(future.result())
-            except Exception as error:
-                errors.append(error)
-
-        def clean(outcome: tuple[float, Callable[[], object]]) -> None:
-            with contextlib.suppress(Exception):
-                outcome[1]()
-
-        list(pool.map(clean, outcomes))
-    if errors:
-        raise errors[0]
-    return max(elapsed for elapsed, _ in outcomes)
-
-
-def process_tree_rss(pid: int) -> tuple[int, int]:
-    """(RSS of ``pid``, RSS of ``pid`` and all its descendants), in bytes."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        parents.setdefault(ppid, []).append(int(entry.name))
-
-    def rss(p: int) -> int:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return 0
-
-    own = rss(pid)
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        total += rss(p)
-        stack.extend(parents.get(p, []))
-    return own, total
-
-
-def memory_measurement(before: tuple[int, int], after: tuple[int, int], n: int) -> Measurement:
-    own = (after[0] - before[0]) / n / MIB
-    tree = (after[1] - before[1]) / n / MIB
-    note = f"process alone {own:.2f} MiB/session" if abs(tree - own) > 0.05 else ""
-    return Measurement([tree], note=note, n=n, unit="MiB")
-
-
-def package_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "?"
-
-
+SCRIPT = Path(__file__).resolve()
 # --- peer: raw docker-py -----------------------------------------------------------------
 
 
@@ -819,24 +495,6 @@ PEER_FUNCTIONS: dict[str, Callable[[Config, Results], dict[str, str]]] = {
 }
 
 
-def worker_main(name: str, config_json: str, out: str) -> int:
-    """Inside the peer venv: measure one peer, write its rows as JSON to ``out``."""
-    cfg = Config(**json.loads(config_json))
-    results = Results(sink=Path(out))
-    versions: dict[str, str] = {}
-    error = ""
-    try:
-        versions = PEER_FUNCTIONS[name](cfg, results)
-    except Exception as exc:
-        error = describe(exc)
-        traceback.print_exc(file=sys.stderr)
-    finally:
-        Path(out).write_text(
-            json.dumps({"rows": results.rows, "versions": versions, "error": error})
-        )
-    return 0
-
-
 # --- host baseline -----------------------------------------------------------------------
 
 
@@ -859,10 +517,6 @@ def measure_host(cfg: Config, results: Results) -> None:
 
 
 # --- ours --------------------------------------------------------------------------------
-
-
-OURS_LABELS = ("stigmer.sandbox=1", f"stigmer.owner-pid={os.getpid()}")
-"""Labels the Docker backend puts on the sandboxes this process starts."""
 
 
 class PoolWatch:
@@ -1018,15 +672,6 @@ async def measure_ours(cfg: Config, results: Results) -> dict[str, str]:
     return {"agent-runner": __version__}
 
 
-# --- orchestration -----------------------------------------------------------------------
-
-
-def docker_client() -> Any:
-    import docker
-
-    return docker.from_env()
-
-
 def ensure_base_image(image: str) -> dict[str, str]:
     """The image every contender uses; built with the project script if it is the default."""
     import docker
@@ -1123,141 +768,6 @@ def ensure_swerex_image(peer_python: Path, base_image: str, tag: str) -> None:
         )
 
 
-def run_worker(peer_python: Path, name: str, cfg: Config, timeout: float) -> dict[str, Any]:
-    """Measure one peer in a subprocess of the peer venv: its rows, versions and error.
-
-    The worker saves each row as soon as it has it, so a timeout keeps the rows measured
-    until then.
-    """
-    log(f"--- {name} (peer venv) ---")
-    env = {**os.environ, "SWE_REX_LOG_STREAM_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
-    error = ""
-    with tempfile.NamedTemporaryFile(prefix=f"stigmer-bench-{name}-", suffix=".json") as out:
-        command = [str(peer_python), str(Path(__file__).resolve()), "--worker", name]
-        command += ["--worker-config", json.dumps(asdict(cfg)), "--worker-out", out.name]
-        process = subprocess.Popen(command, env=env, cwd=cfg.workdir)
-        try:
-            code = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            error = f"timed out after {timeout:g} s"
-            process.terminate()  # SIGTERM: the worker's finally blocks still remove its sandboxes
-            try:
-                code = process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                code = process.wait()
-        finally:
-            if process.poll() is None:
-                _stop_worker(process)
-        text = Path(out.name).read_text()
-    outcome: dict[str, Any] = {"rows": [], "versions": {}, "error": ""}
-    if text:
-        outcome.update(json.loads(text))
-    outcome["error"] = error or outcome["error"] or ("" if code == 0 else f"exit code {code}")
-    return outcome
-
-
-def _stop_worker(process: subprocess.Popen[bytes]) -> None:
-    """We were interrupted: let the worker remove its sandboxes, then make sure it ends."""
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)  # after Ctrl-C it got SIGINT too and is cleaning up
-        return
-    process.terminate()  # SIGTERM reached only us: pass it on
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def sweep(cfg: Config) -> int:
-    """Remove every container of this run that is still there; how many there were."""
-    client = docker_client()
-    leftovers = client.containers.list(all=True, filters={"label": f"{LABEL}={cfg.run_id}"})
-    leftovers += [
-        c
-        for c in client.containers.list(all=True, filters={"name": "epicbox-"})
-        if c.name.startswith("epicbox-") and c.attrs.get("Config", {}).get("Image") == cfg.image
-    ]
-    leftovers += client.containers.list(all=True, filters={"label": list(OURS_LABELS)})
-    for container in leftovers:
-        with contextlib.suppress(Exception):
-            container.remove(force=True)
-    return len(leftovers)
-
-
-# --- report ------------------------------------------------------------------------------
-
-
-def fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "–"
-    if unit.startswith("MiB"):
-        per = unit.removeprefix("MiB")
-        return f"{value:.1f} {unit}" if abs(value) >= 1 else f"{value * 1024:.0f} KiB{per}"
-    if value >= 10000:
-        return f"{value / 1000:.1f} s"
-    if value >= 100:
-        return f"{value:.0f} ms"
-    if value >= 10:
-        return f"{value:.1f} ms"
-    return f"{value:.2f} ms"
-
-
-def verdict(row: dict[str, Any]) -> str:
-    key = (row["row"], row["contender"])
-    if key in TARGETS:
-        comparison, limit = TARGETS[key]
-        text = f"target {comparison} {fmt(limit, 'ms')}"
-        if row["median"] is None:
-            return text
-        met = row["median"] < limit if comparison == "<" else row["median"] <= limit
-        return f"{text}: {'met' if met else 'MISSED'}"
-    if key in EARLIER:
-        return f"earlier: {EARLIER[key]}"
-    return ""
-
-
-def sort_key(indexed: tuple[int, dict[str, Any]]) -> tuple[int, int, int]:
-    index, row = indexed
-    kind = ROW_ORDER.index(row["row"]) if row["row"] in ROW_ORDER else len(ROW_ORDER)
-    contender = next(
-        (i for i, prefix in enumerate(CONTENDER_ORDER) if row["contender"].startswith(prefix)),
-        len(CONTENDER_ORDER),
-    )
-    return kind, contender, index
-
-
-def render(report: dict[str, Any]) -> str:
-    meta = report["meta"]
-    versions = ", ".join(f"{k} {v}" for k, v in sorted(meta["versions"].items()))
-    lines = [
-        f"### Sandbox latency, {meta['date']}",
-        "",
-        f"{meta['host']}: {meta['cpus']} CPUs, Docker {meta['docker']}, Python "
-        f"{meta['python']}; image `{meta['image']}` ({meta['image_id']}, "
-        f"{meta['image_size']}); {versions}. One run, {meta['duration_s']:.0f} s in total.",
-        "",
-        "| Row | Contender | Median | p90 | N | Target / earlier | Notes |",
-        "|---|---|---:|---:|---:|---|---|",
-    ]
-    for _, row in sorted(enumerate(report["rows"]), key=sort_key):
-        unit = row["unit"] if row["unit"] == "ms" else f"{row['unit']}/session"
-        cells = [
-            row["row"],
-            row["contender"],
-            fmt(row["median"], unit),
-            fmt(row["p90"], unit),
-            str(row["n"] or "–"),
-            verdict(row),
-            row["note"].replace("|", "\\|"),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    for name, error in report["skipped"].items():
-        lines.append(f"| – | {name} | – | – | – | | skipped: {error.replace('|', '/')} |")
-    return "\n".join(lines)
-
-
 # --- main --------------------------------------------------------------------------------
 
 
@@ -1303,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     if args.worker:
-        return worker_main(args.worker, args.worker_config, args.worker_out)
+        return worker_main(PEER_FUNCTIONS[args.worker], args.worker_config, args.worker_out)
 
     started = time.perf_counter()
     only = set(args.only or ["host", "ours", *PEERS])
@@ -1355,7 +865,7 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception as error:
                     skipped[name] = f"building {cfg.swerex_image}: {describe(error)}"
                     continue
-            outcome = run_worker(peer_python, name, cfg, args.worker_timeout)
+            outcome = run_worker(SCRIPT, peer_python, name, cfg, args.worker_timeout)
             results.rows.extend(outcome["rows"])
             versions.update(outcome["versions"])
             if outcome["error"]:
