@@ -60,32 +60,15 @@ class Walker:
         self.source = Source(source)
         self.depth = depth
         self.commands = Commands(analysis, self.source, self.script)
-        self.handlers: dict[str, Callable[[Node, Cwd, Stdin | None], Cwd]] = {
-            "program": self.sequence,
-            "compound_statement": self.sequence,
-            "do_group": self.sequence,
-            "subshell": self.subshell,
-            "command_substitution": self.subshell,
-            "process_substitution": self.subshell,
-            "list": self.and_or,
-            "pipeline": self.pipeline,
-            "redirected_statement": self.redirected,
-            "command": self.command,
-            "if_statement": self.if_statement,
-            "while_statement": self.loop_statement,
-            "for_statement": self.loop_statement,
-            "c_style_for_statement": self.loop_statement,
-            "case_statement": self.case_statement,
-            "function_definition": self.function,
-            "comment": lambda node, cwd, stdin: cwd,
-        }
 
     # -- statements ---------------------------------------------------------------------
 
     def stmt(self, node: Node, cwd: Cwd, stdin: Stdin | None = None) -> Cwd:
-        handler = self.handlers.get(node.type)
+        """Walk one statement (by its type: ``_HANDLERS``, after the class); returns the
+        working directory after it."""
+        handler = _HANDLERS.get(node.type)
         if handler is not None:
-            return handler(node, cwd, stdin)
+            return handler(self, node, cwd, stdin)
         for child in node.named_children:
             cwd = self.stmt(child, cwd, stdin)
         return cwd
@@ -288,3 +271,26 @@ class Walker:
             self.analysis.find(UNPARSABLE, view.text, "runs shell code that cannot be parsed")
             return None
         return Walker(self.analysis, source, self.depth + 1).stmt(root, cwd, stdin)
+
+
+_HANDLERS: dict[str, Callable[[Walker, Node, Cwd, Stdin | None], Cwd]] = {
+    "program": Walker.sequence,
+    "compound_statement": Walker.sequence,
+    "do_group": Walker.sequence,
+    "subshell": Walker.subshell,
+    "command_substitution": Walker.subshell,
+    "process_substitution": Walker.subshell,
+    "list": Walker.and_or,
+    "pipeline": Walker.pipeline,
+    "redirected_statement": Walker.redirected,
+    "command": Walker.command,
+    "if_statement": Walker.if_statement,
+    "while_statement": Walker.loop_statement,
+    "for_statement": Walker.loop_statement,
+    "c_style_for_statement": Walker.loop_statement,
+    "case_statement": Walker.case_statement,
+    "function_definition": Walker.function,
+    "comment": lambda walker, node, cwd, stdin: cwd,
+}
+"""The walk of each kind of statement, by node type; any other node is walked child by
+child. Built once: a walker is made for every piece of shell code found in a command."""
