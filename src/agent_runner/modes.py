@@ -1,4 +1,5 @@
-"""The execution modes: a module of its own, at the bottom, so every layer can name them."""
+"""Where a command runs. Settings, the runner and the AUTO policy all name the modes; this
+module sits below them and imports nothing, so none of them imports another for the enum."""
 
 from __future__ import annotations
 

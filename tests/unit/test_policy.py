@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from agent_runner import policy
 from agent_runner.config import AutoRule, AutoSettings, ExecutionMode, resolve
 from agent_runner.errors import InvalidSetting
 from agent_runner.policy import Decision, check_rules, decide
@@ -410,3 +413,32 @@ def test_rules_are_checked_when_the_config_file_loads(tmp_path: Path) -> None:
     settings = resolve(environ={}, path=path).settings
     assert run("pytest -q && npm test", auto=settings.auto).mode is LOCAL
     assert run("ls", auto=settings.auto).mode is SANDBOX
+
+
+# --- settings as the policy reads them ------------------------------------------------
+
+
+def test_rules_and_settings_are_read_by_shape_not_by_class() -> None:
+    npm_test = SimpleNamespace(prefix="npm test", mode="local", examples=["npm test"])
+    npm = SimpleNamespace(prefix="npm", mode="sandbox", examples=["npm ci"])
+    check_rules([npm, npm_test])
+    settings = SimpleNamespace(default="sandbox", rules=[npm, npm_test])
+    assert run("npm test", auto=settings).rule == "user-rule"
+    assert run("npm test", auto=settings).mode is LOCAL
+    assert run("npm ci", auto=settings).mode is SANDBOX
+    assert run("ls", auto=settings) == run("ls", auto=auto(default="sandbox"))
+
+
+def test_the_policy_package_imports_nothing_from_the_config() -> None:
+    package = Path(policy.__file__).parent
+    imported = {
+        node.module
+        for path in package.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    ours = {name for name in imported if name.startswith("agent_runner")}
+    assert {name for name in ours if not name.startswith("agent_runner.policy")} == {
+        "agent_runner.errors",
+        "agent_runner.modes",
+    }
