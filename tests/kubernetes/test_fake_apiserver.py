@@ -10,6 +10,7 @@ Waiting is always on a watch event or a bounded poll, never on a sleep.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -592,6 +593,25 @@ async def test_exec_booleans_are_parsed_as_go_does(core, kube, kube_namespace, s
         out, _, status = await collect(ws)
     assert out == b"ping"
     assert status == {"metadata": {}, "status": "Success"}
+
+
+async def test_exec_protocol_follows_the_clients_order(core, kube, kube_namespace):
+    name = await running_pod(core, kube_namespace)
+    url = f"{kube.url}/api/v1/namespaces/{kube_namespace}/pods/{name}/exec?command=echo&command=hi&stdout=1"
+    headers = {"Authorization": f"Bearer {kube.token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        offered = ["v4.base64.channel.k8s.io", "v5.channel.k8s.io"]
+        async with session.ws_connect(url, protocols=offered) as ws:
+            assert ws.protocol == "v4.base64.channel.k8s.io"
+            texts = [m.data async for m in ws if m.type == aiohttp.WSMsgType.TEXT]
+        assert texts[0] == "1"  # the empty message that opens stdout
+        assert base64.b64decode(texts[1][1:]) == b"hi\n"
+        assert texts[-1][0] == "3"
+        assert json.loads(base64.b64decode(texts[-1][1:]))["status"] == "Success"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as unknown:
+            async with session.ws_connect(url, protocols=["v9.channel.k8s.io"]):
+                pass
+        assert unknown.value.status == 403
 
 
 async def test_exec_into_a_pod_that_is_not_running(core, ws_api, kube, kube_namespace):
