@@ -365,14 +365,19 @@ class Kubelet:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for worker in self.workers.values():
-            if worker.task is not None:
-                worker.task.cancel()
-        for cleanup in list(self._cleanups):
-            cleanup.cancel()
-        ids = set(self.containers.values())
-        with contextlib.suppress(Exception):
-            found = await self.engine.containers(f"{INSTANCE_LABEL}={self.instance}")
-            ids |= {c["Id"] for c in found}
-        await asyncio.gather(*(self.engine.remove(i) for i in ids), return_exceptions=True)
-        self.containers.clear()
+        tasks = [w.task for w in self.workers.values() if w.task is not None]
+        tasks += list(self._cleanups)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # A create cancelled in flight may still land in the engine: sweep until it is quiet.
+        for attempt in range(3):
+            ids = set(self.containers.values())
+            with contextlib.suppress(Exception):
+                found = await self.engine.containers(f"{INSTANCE_LABEL}={self.instance}")
+                ids |= {c["Id"] for c in found}
+            self.containers.clear()
+            if not ids and attempt > 0:
+                return
+            await asyncio.gather(*(self.engine.remove(i) for i in ids), return_exceptions=True)
+            await asyncio.sleep(0.2)
