@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fakes.kube.fixtures"]
+
 ROOT = Path(__file__).resolve().parents[1]
 TEST_IMAGE = os.environ.get("STIGMER_TEST_IMAGE", "stigmer/sandbox-base:bookworm")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
