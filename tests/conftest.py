@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.daytona.fixtures import daytona_client, daytona_config, daytona_emulator  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 TEST_IMAGE = os.environ.get("STIGMER_TEST_IMAGE", "stigmer/sandbox-base:bookworm")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
