@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from daytona_api_client_async import Sandbox as SandboxDto
+from daytona_api_client_async import SandboxListItem
 
 import docker
 from daytona import (
@@ -133,6 +134,7 @@ async def test_records_validate_in_the_strict_sdk_models(
 ) -> None:
     record = daytona_emulator.service.records[shared_sandbox]
     SandboxDto.from_dict(daytona_emulator.service.dto(record))
+    SandboxListItem.from_dict(record.to_list_item(daytona_emulator.toolbox_url))
     sandbox = await daytona_client.get(shared_sandbox)
     assert isinstance(sandbox.cpu, int)
     assert isinstance(sandbox.disk, int)
@@ -341,6 +343,35 @@ async def test_async_command_streams_stdout_and_stderr_apart_while_it_runs(
     assert finished.exit_code == 0
     logs = await sandbox.process.get_session_command_logs(session, started.cmd_id)
     assert (logs.stdout, logs.stderr) == ("first\nthird\n", "warn\nsecond\n")
+    await sandbox.process.delete_session(session)
+
+
+async def test_an_async_command_keeps_stdin_open_and_holds_the_session(
+    daytona_client: AsyncDaytona, shared_sandbox: str
+) -> None:
+    sandbox = await daytona_client.get(shared_sandbox)
+    session = f"s-{uuid.uuid4().hex[:8]}"
+    await sandbox.process.create_session(session)
+    reader = await sandbox.process.execute_session_command(
+        session, SessionExecuteRequest(command="cat > /dev/null; echo eof", run_async=True)
+    )
+    queued = await sandbox.process.execute_session_command(
+        session, SessionExecuteRequest(command="echo next", run_async=True)
+    )
+
+    async def cat_waits() -> bool:
+        return (await sandbox.process.exec("pgrep -x cat")).exit_code == 0
+
+    await eventually(cat_waits, "the async cat to wait on its open stdin")
+    assert (await sandbox.process.get_session_command(session, queued.cmd_id)).exit_code is None
+    await sandbox.process.exec("pkill -x cat")
+
+    async def queued_ran() -> bool:
+        return (await sandbox.process.get_session_command(session, queued.cmd_id)).exit_code == 0
+
+    await eventually(queued_ran, "the queued command to run once the first ended")
+    logs = await sandbox.process.get_session_command_logs(session, reader.cmd_id)
+    assert logs.stdout == "eof\n"
     await sandbox.process.delete_session(session)
 
 
