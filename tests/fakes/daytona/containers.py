@@ -8,8 +8,10 @@ prompt) and every daemon action is a ``docker exec`` as the sandbox's user. The 
 daemon-side files (session logs, exit codes, FIFOs) live in a host directory bind-mounted
 at :data:`MOUNT`, so following a log costs no exec.
 
-Every container carries ``stigmer.test-fake=daytona`` and the emulator instance's id; the
-instance removes all of its containers when it stops.
+Every container carries ``stigmer.test-fake=daytona``, the emulator instance's id and its
+owner (pid, host, process start time). The instance removes all of its containers when it
+stops; containers whose owner died without stopping (SIGKILL, SIGTERM) are removed by the
+next emulator that starts on the host.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import hashlib
 import io
 import os
 import shutil
+import socket
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +33,8 @@ LABEL_VALUE = "daytona"
 INSTANCE_LABEL = "stigmer.test-fake.instance"
 SANDBOX_LABEL = "stigmer.test-fake.sandbox"
 OWNER_PID_LABEL = "stigmer.test-fake.owner-pid"
+OWNER_HOST_LABEL = "stigmer.test-fake.owner-host"
+OWNER_STARTED_LABEL = "stigmer.test-fake.owner-started"
 MOUNT = "/.daytona-emulator"
 FALLBACK_USER = "daytona"
 FALLBACK_UID = 1000
@@ -59,6 +65,36 @@ for candidate in /usr/bin/zsh /bin/zsh /usr/bin/bash /bin/bash; do
 done
 echo "${SHELL:-sh}"
 """
+
+
+def _start_time(pid: int) -> str:
+    """The kernel's start time of ``pid`` (``""`` when gone): tells a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def owner_labels() -> dict[str, str]:
+    """Who made a container: this process, on this host, started at this time."""
+    pid = os.getpid()
+    return {
+        OWNER_PID_LABEL: str(pid),
+        OWNER_HOST_LABEL: socket.gethostname(),
+        OWNER_STARTED_LABEL: _start_time(pid),
+    }
+
+
+def orphaned(labels: Mapping[str, str]) -> bool:
+    """True when the process that made the container is gone (on this host)."""
+    if labels.get(OWNER_HOST_LABEL) != socket.gethostname():
+        return False
+    try:
+        pid = int(labels.get(OWNER_PID_LABEL, ""))
+    except ValueError:
+        return False
+    return _start_time(pid) != labels.get(OWNER_STARTED_LABEL)
 
 
 class ImageMissing(Exception):
@@ -167,11 +203,7 @@ class Containers:
             "Entrypoint": ["/bin/sh", "-c", _SLEEPER],
             "Cmd": [],
             "Env": [f"{key}={value}" for key, value in variables.items()],
-            "Labels": {
-                **self.labels,
-                SANDBOX_LABEL: sandbox_id,
-                OWNER_PID_LABEL: str(os.getpid()),
-            },
+            "Labels": {**self.labels, SANDBOX_LABEL: sandbox_id, **owner_labels()},
             "HostConfig": {
                 "Init": True,
                 "Memory": memory_gib * 1024**3,

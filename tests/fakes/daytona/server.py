@@ -30,7 +30,14 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from tests.fakes.daytona.config import EmulatorConfig, SnapshotSpec
-from tests.fakes.daytona.containers import INSTANCE_LABEL, Containers
+from tests.fakes.daytona.containers import (
+    INSTANCE_LABEL,
+    LABEL,
+    LABEL_VALUE,
+    MOUNT,
+    Containers,
+    orphaned,
+)
 from tests.fakes.daytona.engine import Engine
 from tests.fakes.daytona.errors import SOURCE_PROXY, ApiError, DaemonError, UpstreamGone
 from tests.fakes.daytona.events import SOCKET_PATH, Gateway
@@ -73,6 +80,7 @@ class DaytonaEmulator:
     def start(self, timeout: float = 60.0) -> DaytonaEmulator:
         """Serve on a thread of its own; return once the port is open."""
         atexit.register(self._sweep)
+        self._sweep_orphans()
         self._thread = threading.Thread(
             target=self._run, name=f"daytona-emulator-{self.instance_id}", daemon=True
         )
@@ -138,6 +146,28 @@ class DaytonaEmulator:
             await service.shutdown()
             await runner.cleanup()
             await engine.close()
+
+    @staticmethod
+    def _sweep_orphans() -> None:
+        """Remove containers of emulators whose process died without stopping them."""
+        try:
+            import docker
+
+            client = docker.APIClient(version="auto")
+            for container in client.containers(
+                all=True, filters={"label": f"{LABEL}={LABEL_VALUE}"}
+            ):
+                if orphaned(container.get("Labels") or {}):
+                    with contextlib.suppress(Exception):
+                        client.remove_container(container["Id"], force=True, v=True)
+                    for mount in container.get("Mounts") or []:
+                        if mount.get("Destination") == MOUNT and mount.get("Source"):
+                            shutil.rmtree(mount["Source"], ignore_errors=True)
+                            with contextlib.suppress(OSError):
+                                Path(mount["Source"]).parent.rmdir()
+            client.close()
+        except Exception:
+            log.exception("could not sweep orphaned emulator containers")
 
     def _sweep(self) -> None:
         """Remove whatever containers of this instance are left, without the loop."""
