@@ -375,6 +375,45 @@ async def test_an_async_command_keeps_stdin_open_and_holds_the_session(
     await sandbox.process.delete_session(session)
 
 
+async def test_a_command_in_its_own_process_group_can_be_killed_as_a_tree(
+    daytona_client: AsyncDaytona, shared_sandbox: str
+) -> None:
+    """The recipe the README gives the backend: no kill endpoint, so setsid + one exec."""
+    sandbox = await daytona_client.get(shared_sandbox)
+    session, mark = f"s-{uuid.uuid4().hex[:8]}", f"/tmp/pgid-{uuid.uuid4().hex}"
+    await sandbox.process.create_session(session)
+    child = "cat; sleep 301 & sleep 302; echo never"
+    started = await sandbox.process.execute_session_command(
+        session,
+        SessionExecuteRequest(
+            command=f"setsid bash -c 'echo $$ > {mark}; exec bash -c \"$1\" </dev/null' stigmer '{child}'",
+            run_async=True,
+        ),
+    )
+
+    async def tree_running() -> bool:
+        return (
+            await sandbox.process.exec("pgrep -f '^sleep 30[12]$' | wc -l")
+        ).result.strip() == "2"
+
+    await eventually(tree_running, "both sleeps of the command to run (cat saw EOF)")
+    await sandbox.process.exec(f"kill -KILL -- -$(cat {mark})")
+
+    async def ended() -> bool:
+        command = await sandbox.process.get_session_command(session, started.cmd_id)
+        return command.exit_code is not None
+
+    await eventually(ended, "the killed command to end")
+    command = await sandbox.process.get_session_command(session, started.cmd_id)
+    assert command.exit_code == 137
+    assert (await sandbox.process.exec("pgrep -f '^sleep 30[12]$' || echo none")).result == "none\n"
+    alive = await sandbox.process.execute_session_command(
+        session, SessionExecuteRequest(command="echo alive")
+    )
+    assert alive.stdout == "alive\n"
+    await sandbox.process.delete_session(session)
+
+
 async def test_input_reaches_a_running_async_command(
     daytona_client: AsyncDaytona, shared_sandbox: str
 ) -> None:
@@ -531,8 +570,8 @@ async def test_a_sandbox_destroyed_mid_command_fails_the_call(
 
 @pytest.fixture(scope="module")
 def fast_clock(sandbox_image: str) -> Iterator[DaytonaEmulator]:
-    """An emulator whose minute lasts 2 s, for auto-stop."""
-    config = EmulatorConfig(snapshots={DEV_TOOLS_SNAPSHOT: sandbox_image}, minute_seconds=2.0)
+    """An emulator whose minute lasts 3 s, for auto-stop."""
+    config = EmulatorConfig(snapshots={DEV_TOOLS_SNAPSHOT: sandbox_image}, minute_seconds=3.0)
     with DaytonaEmulator(config) as emulator:
         yield emulator
 
@@ -568,7 +607,7 @@ async def test_toolbox_calls_and_open_requests_keep_the_sandbox_running(
         try:
             await sandbox.process.create_session("poll")
             started = await sandbox.process.execute_session_command(
-                "poll", SessionExecuteRequest(command="sleep 11", run_async=True)
+                "poll", SessionExecuteRequest(command="sleep 13", run_async=True)
             )
 
             async def finished() -> bool:  # polling the command is toolbox activity
@@ -578,7 +617,7 @@ async def test_toolbox_calls_and_open_requests_keep_the_sandbox_running(
 
             await eventually(finished, "the polled command to end")
             assert fast_clock.sandbox_state(sandbox.id) == "started"
-            held = await sandbox.process.exec("sleep 11; echo held")  # one long open request
+            held = await sandbox.process.exec("sleep 13; echo held")  # one long open request
             fast_clock.run_lifecycle_check()
             assert (held.result, fast_clock.sandbox_state(sandbox.id)) == ("held\n", "started")
         finally:
@@ -603,6 +642,41 @@ def test_stopping_the_emulator_removes_its_containers(sandbox_image: str) -> Non
     finally:
         emulator.stop()
     assert emulator_containers(emulator.instance_id) == []
+
+
+_KILLED_OWNER = """
+import asyncio, sys
+from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, DaytonaConfig
+from tests.fakes.daytona import DaytonaEmulator, EmulatorConfig
+
+emulator = DaytonaEmulator(EmulatorConfig(snapshots={"dev": sys.argv[1]})).start()
+
+async def create():
+    config = DaytonaConfig(api_key=emulator.api_key, api_url=emulator.api_url)
+    async with AsyncDaytona(config) as client:
+        return (await client.create(CreateSandboxFromSnapshotParams(snapshot="dev"))).id
+
+print(emulator.container_of(asyncio.run(create())), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_containers_of_a_killed_emulator_are_removed_by_the_next_one(sandbox_image: str) -> None:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_OWNER, sandbox_image],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert owner.stdout is not None
+    container_id = owner.stdout.readline().strip()
+    owner.kill()
+    owner.wait(timeout=BOUND)
+    assert container_exists(container_id), "a SIGKILLed emulator cannot clean up after itself"
+    DaytonaEmulator(EmulatorConfig(snapshots={"dev": sandbox_image})).start().stop()
+    assert not container_exists(container_id)
 
 
 def test_runs_from_a_shell_until_interrupted(sandbox_image: str) -> None:
