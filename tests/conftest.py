@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fakes.kube.fixtures"]
+pytest_plugins = ["tests.fakes.kube.fixtures", "tests.fakes.daytona.fixtures"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_IMAGE = os.environ.get("STIGMER_TEST_IMAGE", "stigmer/sandbox-base:bookworm")

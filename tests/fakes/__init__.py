@@ -1,0 +1,1 @@
+"""Stand-ins for services the tests cannot reach (real software, run locally)."""
