@@ -20,10 +20,20 @@ test: install
 	scripts/build-base-image.sh >/dev/null
 	$(BIN)/python -m pytest
 
+# Dockerfiles, workflows and shell scripts too, with the linters pinned in the dev extra
+# (binaries inside their wheels: no download at lint time). A rule is only ever disabled
+# inline, at its line, with the reason. actionlint runs shellcheck on the workflows'
+# `run:` scripts when it finds it on PATH, hence the venv first on PATH.
+DOCKERFILES = $(wildcard Dockerfile sandbox/Dockerfile.sandbox.* benchmarks/peers/*.Dockerfile)
+SHELL_SCRIPTS = $(wildcard scripts/*.sh) sandbox/add-ca-certs.sh .ci/run
+
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/hadolint $(DOCKERFILES)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/actionlint
+	$(BIN)/shellcheck $(SHELL_SCRIPTS)
 
 format: install
 	$(BIN)/ruff format src tests benchmarks
