@@ -136,3 +136,7 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: f
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+# A real registry per session (scripts/registry.sh): `local_registry`, `auth_registry`.
+from tests.registry import auth_registry, local_registry  # noqa: E402, F401

@@ -1,6 +1,7 @@
 """The basic sandbox image, built from sandbox/Dockerfile.sandbox.basic, used for real."""
 
 import json
+import re
 
 import pytest
 
@@ -9,6 +10,11 @@ from tests.conftest import ROOT, cli_environment, run_cli, sandbox_workspace
 
 pytestmark = pytest.mark.docker
 BASIC_TAG = "stigmer/agent-sandbox:test"
+DOCKERFILE = ROOT / "sandbox" / "Dockerfile.sandbox.basic"
+NPM_VERSION = re.search(r"^ARG NPM_VERSION=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)[1]
+SIZE_CEILING = 300_000_000
+"""The basic tier's promise (uncompressed, bytes as Docker counts them); sandbox/README.md
+says where the bytes go."""
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +64,57 @@ async def test_pip_install_works_as_non_root_on_a_read_only_root(basic_image, wo
         assert installed.exit_code == 0, installed.stderr
         used = await session.run("python3 -c 'import six; print(six.__version__)'")
         assert used.stdout == "1.16.0\n"
+
+
+def test_basic_image_stays_under_its_size_ceiling(docker_api, basic_image):
+    size = docker_api.inspect_image(basic_image)["Size"]
+    assert size <= SIZE_CEILING, (
+        f"{basic_image} is {size / 1e6:.0f} MB, over the basic tier's {SIZE_CEILING / 1e6:.0f} MB: "
+        "see sandbox/README.md for where the bytes go"
+    )
+
+
+async def test_node_runs_and_npm_is_the_pinned_release(basic_image, workspace):
+    settings = Settings(mode="sandbox", sandbox_image=basic_image, auto_pull=False)
+    async with Runner(settings) as runner:
+        result = await runner.run(
+            "node -e 'console.log(process.version, 6 * 7)'; npm --version; npx --version",
+            cwd=workspace,
+        )
+    assert result.exit_code == 0, result.stderr
+    node, npm, npx = result.stdout.splitlines()
+    assert re.fullmatch(r"v\d+\.\d+\.\d+ 42", node)
+    assert npm == npx == NPM_VERSION
+
+
+async def test_npm_install_works_as_non_root_on_a_read_only_root(basic_image, workspace):
+    settings = Settings(mode="sandbox", sandbox_image=basic_image, auto_pull=False)
+    async with Runner(settings) as runner:
+        result = await runner.run(
+            "npm init -y >/dev/null && npm install --no-audit --no-fund is-number@7.0.0 "
+            "&& node -e 'console.log(require(\"is-number\")(5))'",
+            cwd=workspace,
+            timeout=300,
+        )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "true"
+    installed = workspace / "node_modules" / "is-number" / "package.json"
+    assert installed.stat().st_uid == workspace.stat().st_uid
+
+
+async def test_python_venv_gets_its_own_pip(basic_image, workspace):
+    settings = Settings(mode="sandbox", sandbox_image=basic_image, auto_pull=False)
+    async with Runner(settings) as runner:
+        result = await runner.run(
+            "python -m venv .venv && .venv/bin/python -m pip --version "
+            "&& .venv/bin/python -c 'import sys; print(sys.prefix)'",
+            cwd=workspace,
+            timeout=300,
+        )
+    assert result.exit_code == 0, result.stderr
+    pip_line, prefix = result.stdout.splitlines()[-2:]
+    assert "/workspace/.venv/" in pip_line
+    assert prefix == "/workspace/.venv"
 
 
 def test_auto_mode_end_to_end_from_the_cli(basic_image, workspace, tmp_path):
