@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from agent_runner.config import ExecutionMode, Settings
 from agent_runner.errors import AgentRunnerError
+from agent_runner.process import Page, Process, ProcessStatus
 from agent_runner.results import ExecutionResult, OutputChunk, Stream
 from agent_runner.runner import Runner, execute_command
 from agent_runner.session import Session
@@ -22,6 +23,9 @@ __all__ = [
     "ExecutionMode",
     "ExecutionResult",
     "OutputChunk",
+    "Page",
+    "Process",
+    "ProcessStatus",
     "Runner",
     "Session",
     "Settings",

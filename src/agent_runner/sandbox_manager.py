@@ -84,7 +84,7 @@ async def create_sandbox_container(execution_id: str, requirements: PathLike | N
     """Start the sandbox of session ``execution_id`` now; return its id."""
     session = _session(execution_id, ExecutionMode.SANDBOX)
     reject_requirements(requirements)
-    return await session.start(ExecutionMode.SANDBOX)
+    return await session.open(ExecutionMode.SANDBOX)
 
 
 async def cleanup_sandbox(execution_id: str | None = None) -> None:

@@ -15,11 +15,19 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
-from agent_runner.backends.base import Backend, CommandRequest, Shell, ShellSpec, ShellState
+from agent_runner.backends.base import (
+    Backend,
+    CommandRequest,
+    ProcessRequest,
+    Shell,
+    ShellSpec,
+    ShellState,
+)
 from agent_runner.config import Settings
 from agent_runner.errors import InvalidSetting, ModeUnavailable, SessionClosed
 from agent_runner.modes import ExecutionMode
 from agent_runner.output import OutputCollector
+from agent_runner.process import Process
 from agent_runner.results import ExecutionResult, OutputCallback, OutputChunk, Stream
 from agent_runner.shared_state import SharedState
 
@@ -67,7 +75,9 @@ class Session:
         )
         self._persistent = persistent
         self._shells: dict[ExecutionMode, Shell] = {}
+        self._processes: dict[str, Process] = {}
         self._lock = asyncio.Lock()
+        self._opening = asyncio.Lock()
         self._closed_because: str | None = None
         self.idle_since: float | None = time.monotonic()
 
@@ -188,6 +198,10 @@ class Session:
         return await self._host.backend(mode, self.backend_name)
 
     async def _shell(self, mode: ExecutionMode) -> Shell:
+        async with self._opening:
+            return await self._open_shell(mode)
+
+    async def _open_shell(self, mode: ExecutionMode) -> Shell:
         if mode not in self._shells:
             backend = await self._backend(mode)
             spec = ShellSpec(
@@ -204,7 +218,61 @@ class Session:
                 await shell.adjust(self._shared.cwd_for(mode), self._shared.variables)
         return self._shells[mode]
 
-    async def start(self, mode: ExecutionMode | None = None) -> str:
+    async def start(
+        self,
+        command: str,
+        *,
+        stdin: bool = False,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        on_output: Callable[[OutputChunk], None] | None = None,
+    ) -> Process:
+        """Start ``command`` beside the session's commands and return at once.
+
+        It starts where the session stands (cwd, exported variables, plus ``env``); what it
+        changes stays its own. ``stdin=True`` lets :meth:`Process.write` feed it; otherwise
+        its stdin is empty. ``timeout`` kills it after that many seconds (default: never).
+        ``on_output`` hears each chunk as it comes (a plain function: a process's output is
+        never held back for a listener). Closing the session, or leaving it untouched past
+        ``ttl``, kills it.
+        """
+        if self._closed_because is not None:
+            raise SessionClosed(f"session {self.execution_id!r} is closed: {self._closed_because}")
+        mode, reason = self._choose_mode(command, None)
+        shell = await self._shell(mode)
+        process = Process(
+            command,
+            mode=mode,
+            backend=(await self._backend(mode)).name,
+            reason=reason,
+            buffer_limit=self.settings.max_output_bytes,
+            on_output=on_output,
+            touched=self._touch,
+        )
+        request = ProcessRequest(command, timeout, dict(env or {}), stdin)
+        process.attach(await shell.start(request, process), stdin=stdin)
+        self._processes[process.id] = process
+        self._touch()
+        return process
+
+    def processes(self) -> list[Process]:
+        """The processes started in this session, oldest first (ended ones included)."""
+        return list(self._processes.values())
+
+    def process(self, process_id: str) -> Process:
+        try:
+            return self._processes[process_id]
+        except KeyError:
+            raise InvalidSetting(
+                f"no process {process_id!r} in session {self.execution_id!r}"
+            ) from None
+
+    def _touch(self) -> None:
+        """Someone used the session: its idle time starts again (unless a command runs)."""
+        if self.idle_since is not None:
+            self.idle_since = time.monotonic()
+
+    async def open(self, mode: ExecutionMode | None = None) -> str:
         """Open the shell for ``mode`` (default: the session's) now; return its sandbox id."""
         mode = mode or self.mode
         if mode is ExecutionMode.AUTO:
@@ -249,6 +317,8 @@ class Session:
             return
         self._closed_because = reason
         self._host.forget(self)
+        for process in self._processes.values():
+            process.session_closed()  # closing the shells below is what kills them
         shells = list(self._shells.values())
         self._shells.clear()
         results = await asyncio.gather(*(shell.close() for shell in shells), return_exceptions=True)

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from agent_runner import ExecutionMode, ExecutionResult, OutputChunk, Runner, Settings, Stream
+from agent_runner import (
+    ExecutionMode,
+    ExecutionResult,
+    OutputChunk,
+    ProcessStatus,
+    Runner,
+    Settings,
+    Stream,
+)
 
 TRICKY_COMMANDS = [
     "echo 'it'\"'\"'s'",
@@ -236,3 +244,136 @@ class BackendContract:
         await session.close()
         with pytest.raises(SessionClosed):
             await session.run("true")
+
+    # -- processes beside the session's commands ---------------------------------------
+
+    async def test_process_returns_at_once_and_is_polled_to_its_end(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            process = await session.start("sleep 1; echo done; exit 3")
+            assert process.status is ProcessStatus.RUNNING
+            assert await process.wait(timeout=60) == 3
+            assert process.status is ProcessStatus.EXITED
+            page = process.read()
+            assert (page.data, page.next_cursor, page.dropped) == (b"done\n", 5, 0)
+            assert process.read(cursor=page.next_cursor).data == b""
+
+    async def test_process_stdin_is_written_and_closed(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            process = await session.start("cat; echo end-of-input", stdin=True)
+            await process.write(b"first line\n")
+            await process.write("second line\n")
+            await process.close_stdin()
+            assert await process.wait(timeout=60) == 0
+            assert process.read().data == b"first line\nsecond line\nend-of-input\n"
+
+    async def test_process_without_stdin_reads_an_empty_one(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            process = await session.start("cat; echo after")
+            assert await process.wait(timeout=60) == 0
+            assert process.read().data == b"after\n"
+
+    async def test_killing_a_process_ends_its_whole_tree(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            process = await session.start("sleep 41.5 & sleep 42.5; wait")
+            await asyncio.sleep(0.3)
+            await process.kill()
+            assert await process.wait(timeout=60) is not None
+            assert process.status is ProcessStatus.KILLED
+            check = await session.run("sleep 0.2; pgrep -f 'slee[p] 4[12].5' || echo none")
+            assert check.stdout.strip() == "none"
+
+    async def test_a_process_that_ignores_term_is_killed_after_the_grace(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            process = await session.start("trap '' TERM; echo ready; sleep 43.5")
+            await self.until_output(process, b"ready")
+            await process.kill("TERM", grace=0.5)
+            assert await process.wait(timeout=60) == 128 + 9
+            assert process.status is ProcessStatus.KILLED
+
+    async def test_process_timeout_reports_124(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            process = await session.start("echo started; sleep 44.5", timeout=0.5)
+            assert await process.wait(timeout=60) == 124
+            assert process.status is ProcessStatus.TIMED_OUT
+            assert process.read().data == b"started\n"
+
+    async def test_processes_run_beside_commands_and_keep_their_cd_to_themselves(
+        self, runner, workspace
+    ):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            await session.run("mkdir -p here there && cd here && export WHERE=here")
+            slow = await session.start("pwd; echo $WHERE; cd ../there; export WHERE=gone; sleep 2")
+            fast = await session.start("echo quick")
+            result = await session.run("pwd; echo $WHERE")
+            assert await fast.wait(timeout=60) == 0
+            assert fast.read().data == b"quick\n"
+            assert result.stdout.splitlines()[0].endswith("/here")
+            assert result.stdout.splitlines()[1] == "here"
+            assert await slow.wait(timeout=60) == 0
+            lines = slow.read().data.decode().splitlines()
+            assert lines[0].endswith("/here")
+            assert lines[1] == "here"
+            after = await session.run("pwd; echo $WHERE")
+            assert after.stdout == result.stdout
+            assert [p.id for p in session.processes()] == [slow.id, fast.id]
+
+    async def test_process_env_is_its_own(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace, env={"BASE": "b"}) as session:
+            process = await session.start('echo "$BASE $ONLY"', env={"ONLY": "o"})
+            assert await process.wait(timeout=60) == 0
+            assert process.read().data == b"b o\n"
+            assert (await session.run('echo "${ONLY-unset}"')).stdout == "unset\n"
+
+    async def test_large_process_output_pages_by_cursor_and_reports_what_it_dropped(
+        self, settings, workspace
+    ):
+        capped = settings.model_copy(update={"max_output_bytes": 64 * 1024})
+        async with (
+            Runner(capped) as runner,
+            runner.session(mode=self.mode, cwd=workspace) as session,
+        ):
+            process = await session.start("seq 1 200000; echo the-end >&2")
+            assert await process.wait(timeout=120) == 0
+            expected = "".join(f"{i}\n" for i in range(1, 200001)).encode()
+            assert process.total() == len(expected)
+            cursor, kept, dropped = 0, b"", 0
+            while True:
+                page = process.read(cursor, max_bytes=10_000)
+                if not page.data:
+                    break
+                kept += page.data
+                dropped += page.dropped
+                cursor = page.next_cursor
+            assert cursor == len(expected)
+            assert len(kept) + dropped == len(expected)
+            assert expected.startswith(kept[: 32 * 1024])
+            assert expected.endswith(kept[-32 * 1024 :])
+            assert dropped == len(expected) - 64 * 1024
+            assert process.read(stream="stderr").data == b"the-end\n"
+
+    async def test_closing_the_session_kills_its_processes(self, runner, workspace):
+        session = runner.session(mode=self.mode, cwd=workspace)
+        process = await session.start("echo up; sleep 45.5")
+        await self.until_output(process, b"up")
+        await session.close()
+        assert process.status is ProcessStatus.KILLED
+        async with runner.session(mode=self.mode, cwd=workspace) as other:
+            check = await other.run("pgrep -f 'slee[p] 45.5' || echo none")
+            assert check.stdout.strip() == "none"
+
+    async def test_live_output_reaches_the_listener(self, runner, workspace):
+        seen: list[bytes] = []
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            process = await session.start(
+                "echo one; sleep 0.3; echo two", on_output=lambda chunk: seen.append(chunk.data)
+            )
+            assert await process.wait(timeout=60) == 0
+        assert b"".join(seen) == b"one\ntwo\n"
+
+    @staticmethod
+    async def until_output(process, expected: bytes, timeout: float = 60) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while expected not in process.read().data:
+            assert loop.time() < deadline, f"no {expected!r} from {process!r}"
+            await asyncio.sleep(0.02)

@@ -1,0 +1,248 @@
+"""Processes that outlive one call: started, polled, fed stdin, killed.
+
+An agent's client cuts a tool call off after a minute or so, but ``pytest``, a dev server or
+``npm install`` run longer: :meth:`Session.start <agent_runner.Session.start>` returns a
+:class:`Process` at once, beside the session's one-at-a-time commands. Its output is kept
+per stream in a bounded buffer that can be *paged*: the first half of the budget keeps the
+head, a ring keeps the tail, and byte cursors stay valid for ever; what fell out of the
+ring between two reads is reported as ``dropped``, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from enum import StrEnum
+from typing import NamedTuple
+
+from agent_runner.backends.base import CommandOutcome, ProcessHandle
+from agent_runner.errors import AgentRunnerError, InvalidSetting, SessionClosed
+from agent_runner.modes import ExecutionMode
+from agent_runner.results import OutputChunk, Stream
+
+SIGNALS = ("TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT")
+
+
+class ProcessStatus(StrEnum):
+    RUNNING = "running"
+    EXITED = "exited"
+    """It ended by itself (``exit_code`` says how)."""
+    KILLED = "killed"
+    """It ended after :meth:`Process.kill`, or when its session closed."""
+    TIMED_OUT = "timed_out"
+    FAILED = "failed"
+    """It can no longer be followed: its sandbox went away (``error`` says why)."""
+
+
+class Page(NamedTuple):
+    """What :meth:`Process.read` returns."""
+
+    data: bytes
+    next_cursor: int
+    """Where the next read continues (a byte offset into the stream since it began)."""
+    dropped: int
+    """Bytes between the requested cursor and ``data`` that the buffer no longer holds."""
+
+
+class PagedBuffer:
+    """A stream's head and tail within ``limit`` bytes, addressed by absolute offsets."""
+
+    def __init__(self, limit: int) -> None:
+        self._head_limit = limit // 2
+        self._tail_limit = limit - self._head_limit
+        self._head = bytearray()
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
+        self._tail_skip = 0
+        """Bytes of the tail's first chunk that fell out of the ring already."""
+        self.total = 0
+
+    def write(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self._head_limit - len(self._head)
+        if room > 0:
+            self._head += data[:room]
+            data = data[room:]
+            if not data:
+                return
+        self._tail.append(data)
+        self._tail_size += len(data)
+        excess = self._tail_size - self._tail_limit
+        while excess > 0:
+            first = len(self._tail[0]) - self._tail_skip
+            if first <= excess:
+                self._tail.popleft()
+                self._tail_skip = 0
+                self._tail_size -= first
+                excess -= first
+            else:
+                self._tail_skip += excess
+                self._tail_size -= excess
+                excess = 0
+
+    def read(self, cursor: int, max_bytes: int) -> Page:
+        cursor = max(0, min(cursor, self.total))
+        if cursor < len(self._head):
+            data = bytes(self._head[cursor : cursor + max_bytes])
+            return Page(data, cursor + len(data), 0)
+        tail_start = self.total - self._tail_size
+        dropped = max(0, tail_start - cursor)
+        cursor = max(cursor, tail_start)
+        data = self._tail_bytes(cursor - tail_start, max_bytes)
+        return Page(data, cursor + len(data), dropped)
+
+    def _tail_bytes(self, offset: int, size: int) -> bytes:
+        offset += self._tail_skip
+        pieces: list[bytes] = []
+        for chunk in self._tail:
+            if offset >= len(chunk):
+                offset -= len(chunk)
+                continue
+            piece = chunk[offset : offset + size]
+            pieces.append(piece)
+            size -= len(piece)
+            offset = 0
+            if size <= 0:
+                break
+        return b"".join(pieces)
+
+
+class Process:
+    """A command running beside a session's commands (``Session.start`` makes them)."""
+
+    def __init__(
+        self,
+        command: str,
+        *,
+        mode: ExecutionMode,
+        backend: str,
+        reason: str | None,
+        buffer_limit: int,
+        on_output: Callable[[OutputChunk], None] | None = None,
+        touched: Callable[[], None] | None = None,
+    ) -> None:
+        self.id = f"p-{uuid.uuid4().hex[:10]}"
+        self.command = command
+        self.mode = mode
+        self.backend = backend
+        self.reason = reason
+        """Why AUTO ran it where it runs (``None`` outside AUTO)."""
+        self.started_at = time.time()
+        self.ended_at: float | None = None
+        self.status = ProcessStatus.RUNNING
+        self.exit_code: int | None = None
+        self.error: str | None = None
+        self.stdin_open = False
+        self._buffers = {stream: PagedBuffer(buffer_limit) for stream in Stream}
+        self._on_output = on_output
+        self._touched = touched or (lambda: None)
+        self._handle: ProcessHandle | None = None
+        self._ended = asyncio.Event()
+        self._killed = False
+
+    def attach(self, handle: ProcessHandle, *, stdin: bool) -> None:
+        """The backend started it: this is how to reach it."""
+        self._handle = handle
+        self.stdin_open = stdin
+
+    # -- what the backend reports (ProcessEvents) ------------------------------------
+
+    def output(self, stream: Stream, data: bytes) -> None:
+        self._buffers[stream].write(data)
+        if self._on_output is not None:
+            self._on_output(OutputChunk(stream, data, data.decode("utf-8", "replace")))
+
+    def ended(self, outcome: CommandOutcome) -> None:
+        if self.status is not ProcessStatus.RUNNING:
+            return
+        self.exit_code = outcome.exit_code
+        if outcome.timed_out:
+            self.status = ProcessStatus.TIMED_OUT
+        elif self._killed:
+            self.status = ProcessStatus.KILLED
+        else:
+            self.status = ProcessStatus.EXITED
+        self._end()
+
+    def failed(self, error: AgentRunnerError) -> None:
+        if self.status is ProcessStatus.RUNNING:
+            self.status = ProcessStatus.FAILED
+            self.error = str(error)
+            self._end()
+
+    def session_closed(self) -> None:
+        """Its session closed, and what it ran with it."""
+        if self.status is ProcessStatus.RUNNING:
+            self.status = ProcessStatus.KILLED
+            self._end()
+
+    def _end(self) -> None:
+        self.ended_at = time.time()
+        self.stdin_open = False
+        self._ended.set()
+
+    # -- what the caller does ------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.status is ProcessStatus.RUNNING
+
+    @property
+    def duration_s(self) -> float:
+        return (self.ended_at or time.time()) - self.started_at
+
+    async def wait(self, timeout: float | None = None) -> int | None:
+        """Its exit code once it ended, or ``None`` when ``timeout`` passed first."""
+        self._touched()
+        try:
+            await asyncio.wait_for(self._ended.wait(), timeout)
+        except TimeoutError:
+            return None
+        return self.exit_code
+
+    def read(
+        self, cursor: int = 0, max_bytes: int = 65536, stream: Stream | str = Stream.STDOUT
+    ) -> Page:
+        """Up to ``max_bytes`` of ``stream`` from ``cursor`` (see :class:`Page`)."""
+        if max_bytes < 1:
+            raise InvalidSetting("max_bytes must be at least 1")
+        self._touched()
+        return self._buffers[Stream(stream)].read(cursor, max_bytes)
+
+    def total(self, stream: Stream | str = Stream.STDOUT) -> int:
+        """How many bytes ``stream`` has produced so far (kept or not)."""
+        return self._buffers[Stream(stream)].total
+
+    async def write(self, data: bytes | str) -> None:
+        """Send ``data`` to its stdin (it must have been started with ``stdin=True``)."""
+        self._touched()
+        if not self.running or not self.stdin_open or self._handle is None:
+            raise SessionClosed(f"process {self.id} takes no input (its stdin is closed)")
+        await self._handle.write(data.encode() if isinstance(data, str) else data)
+
+    async def close_stdin(self) -> None:
+        self._touched()
+        if self.running and self.stdin_open and self._handle is not None:
+            self.stdin_open = False
+            await self._handle.close_stdin()
+
+    async def kill(self, signal: str = "TERM", grace: float | None = 5.0) -> None:
+        """Send ``signal`` to its whole process tree; unless it is KILL, KILL follows after
+        ``grace`` seconds if anything of it is left (``None``: never)."""
+        self._touched()
+        name = signal.upper().removeprefix("SIG")
+        if name not in SIGNALS:
+            raise InvalidSetting(f"signal {signal!r}: expected one of {', '.join(SIGNALS)}")
+        if grace is not None and not grace >= 0:
+            raise InvalidSetting(f"grace {grace!r}: expected seconds, at least 0")
+        if not self.running or self._handle is None:
+            return
+        if name in ("TERM", "KILL", "INT", "HUP", "QUIT"):
+            self._killed = True
+        await self._handle.signal(name, grace)
+
+    def __repr__(self) -> str:
+        return f"<Process {self.id} {self.status.value} {self.command[:40]!r}>"
