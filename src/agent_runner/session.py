@@ -25,6 +25,7 @@ from agent_runner.backends.base import (
 )
 from agent_runner.config import Settings
 from agent_runner.errors import InvalidSetting, ModeUnavailable, SessionClosed
+from agent_runner.inputs import checked_command, checked_env, checked_timeout
 from agent_runner.modes import ExecutionMode
 from agent_runner.output import OutputCollector
 from agent_runner.process import Process
@@ -66,7 +67,7 @@ class Session:
         self.backend_name = backend
         """The sandbox backend for this session (default: ``execution.sandbox.backend``)."""
         self._cwd = os.fspath(cwd) if cwd is not None else None
-        self._env = dict(env or {})
+        self._env = checked_env(env, "the session's env")
         self._unset = frozenset(unset)
         self._shared = (
             SharedState(os.path.abspath(self._cwd or os.getcwd()))
@@ -110,6 +111,7 @@ class Session:
 
         ``on_decision`` hears the chosen mode and AUTO's reason before the command starts.
         """
+        command, env, timeout = checked_command(command), checked_env(env), checked_timeout(timeout)
         async with self._lock:
             if self._closed_because is not None:
                 raise SessionClosed(
@@ -122,7 +124,7 @@ class Session:
                     reject_requirements(requirements)
                 if on_decision is not None:
                     on_decision(mode, reason)
-                return await self._run(command, mode, reason, timeout, env or {}, on_output)
+                return await self._run(command, mode, reason, timeout, env, on_output)
             finally:
                 self.idle_since = time.monotonic()
 
@@ -236,6 +238,7 @@ class Session:
         never held back for a listener). Closing the session, or leaving it untouched past
         ``ttl``, kills it.
         """
+        command, env, timeout = checked_command(command), checked_env(env), checked_timeout(timeout)
         if self._closed_because is not None:
             raise SessionClosed(f"session {self.execution_id!r} is closed: {self._closed_because}")
         mode, reason = self._choose_mode(command, None)
@@ -249,7 +252,7 @@ class Session:
             on_output=on_output,
             touched=self._touch,
         )
-        request = ProcessRequest(command, timeout, dict(env or {}), stdin)
+        request = ProcessRequest(command, timeout, env, stdin)
         process.attach(await shell.start(request, process), stdin=stdin)
         self._processes[process.id] = process
         self._touch()

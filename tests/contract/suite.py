@@ -245,6 +245,43 @@ class BackendContract:
         with pytest.raises(SessionClosed):
             await session.run("true")
 
+    async def test_a_command_longer_than_one_argument_may_be_runs(self, runner, workspace):
+        body = "x" * 300_000
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            result = await session.run(f"cat <<'EOF' | wc -c\n{body}\nEOF")
+            assert (result.exit_code, result.stdout.strip()) == (0, "300001")
+            result = await session.run(f"LONG='{body[:200_000]}'; cd /; echo ${{#LONG}}")
+            assert result.stdout == "200000\n"
+            assert (await session.run("pwd")).stdout == "/\n"
+
+    @pytest.mark.parametrize(
+        ("options", "expected"),
+        [
+            ({"command": "echo a\0b"}, "NUL byte"),
+            ({"env": {"A=B": "x"}}, "not a variable name"),
+            ({"env": {"": "x"}}, "not a variable name"),
+            ({"env": {"A": "x\0y"}}, "NUL byte"),
+            ({"timeout": float("nan")}, "finite number"),
+            ({"timeout": float("inf")}, "finite number"),
+            ({"timeout": -1}, "finite number"),
+            ({"timeout": 0}, "finite number"),
+        ],
+    )
+    async def test_bad_input_is_one_clear_error_and_the_session_goes_on(
+        self, runner, workspace, options, expected
+    ):
+        from agent_runner.errors import InvalidSetting
+
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            options = dict(options)
+            command = options.pop("command", "echo never")
+            with pytest.raises(InvalidSetting, match=expected) as error:
+                await session.run(command, **options)
+            assert "\n" not in str(error.value)
+            with pytest.raises(InvalidSetting, match=expected):
+                await session.start(command, **options)
+            assert (await session.run("echo still here")).stdout == "still here\n"
+
     # -- processes beside the session's commands ---------------------------------------
 
     async def test_process_returns_at_once_and_is_polled_to_its_end(self, runner, workspace):

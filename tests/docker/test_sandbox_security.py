@@ -159,7 +159,7 @@ async def test_fork_bomb_hits_the_pids_limit_and_the_session_survives(sandbox_im
 
 
 async def test_memory_limit_kill_is_reported(sandbox_image, workspace):
-    settings = sandbox_settings(sandbox_image, memory="64m")
+    settings = sandbox_settings(sandbox_image, memory="64m", tmp_size="8m")
     async with Runner(settings) as runner, runner.session(cwd=workspace) as session:
         hog = await session.run(
             "python3 -c 'x = bytearray(512 * 1024 * 1024); print(len(x))'", timeout=60
@@ -168,6 +168,27 @@ async def test_memory_limit_kill_is_reported(sandbox_image, workspace):
         assert hog.exit_code == 137
         after = await session.run("echo alive")
         assert after.stdout == "alive\n"
+
+
+@pytest.mark.parametrize("place", ["/tmp", "$HOME"])
+async def test_filling_tmp_or_home_is_no_space_left_and_the_session_works_on(
+    sandbox_image, workspace, place
+):
+    settings = sandbox_settings(sandbox_image, memory="512m", tmp_size="64m")
+    async with Runner(settings) as runner, runner.session(cwd=workspace) as session:
+        fill = await session.run(f"dd if=/dev/zero of={place}/fill bs=1M count=100000", timeout=120)
+        assert fill.exit_code != 0
+        assert not fill.oom_killed
+        assert "No space left on device" in fill.stderr
+        after = await session.run(f"echo alive; du -sm {place}/fill | cut -f1")
+        assert after.stdout.splitlines()[0] == "alive"
+        assert int(after.stdout.splitlines()[1]) <= 64
+
+
+async def test_tmp_size_must_leave_room_in_memory(sandbox_image, workspace):
+    settings = sandbox_settings(sandbox_image, memory="256m", tmp_size="128m")
+    with pytest.raises(InvalidSetting, match="more than a quarter of execution.sandbox.memory"):
+        await run_in_sandbox(settings, workspace, "true")
 
 
 async def test_timeout_kills_the_tree_but_keeps_the_session(sandbox_image, workspace):

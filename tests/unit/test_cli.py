@@ -210,3 +210,11 @@ def test_config_list_shows_the_sandbox_backend_and_its_source(env):
         "source": "environment variable STIGMER_SANDBOX_BACKEND",
         "variable": "STIGMER_SANDBOX_BACKEND",
     }
+
+
+def test_config_file_that_is_not_utf8_is_one_line(env, tmp_path):
+    Path(env["STIGMER_CONFIG"]).write_bytes(b"backend: \xff\n")
+    done = cli(env, "exec", "true")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "not UTF-8" in done.stderr

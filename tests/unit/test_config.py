@@ -292,3 +292,37 @@ def test_sandbox_backend_from_each_source(config, monkeypatch):
         "environment variable STIGMER_SANDBOX_BACKEND: 'podman' is not a valid "
         "execution.sandbox.backend: expected one of docker"
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("STIGMER_SANDBOX_MEMORY", "0", "must be at least 64m"),
+        ("STIGMER_SANDBOX_MEMORY", "10m", "must be at least 64m"),
+        ("STIGMER_SANDBOX_TMP_SIZE", "0", "must be at least 1m"),
+        ("STIGMER_EXECUTION_TIMEOUT", "inf", "expected seconds or a duration"),
+        ("STIGMER_EXECUTION_TIMEOUT", "nan", "expected seconds or a duration"),
+        ("STIGMER_EXECUTION_TIMEOUT", "0", "greater than 0"),
+    ],
+)
+def test_sizes_and_timeouts_below_their_floor_are_refused(
+    config, monkeypatch, variable, value, expected
+):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(InvalidSetting, match=expected) as error:
+        resolve()
+    assert str(error.value).startswith(f"environment variable {variable}: ")
+
+
+def test_a_config_file_that_is_not_utf8_names_the_file(config):
+    config.write_bytes(b"backend:\n  local:\n    execution:\n      mode: \xff\xfe\n")
+    with pytest.raises(ConfigFileError) as error:
+        resolve()
+    assert str(config) in str(error.value)
+    assert "not UTF-8" in str(error.value)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -5.0])
+def test_a_timeout_setting_from_python_follows_the_same_rule(config, value):
+    with pytest.raises(InvalidSetting, match="is not a valid execution.timeout"):
+        Settings(timeout=value)

@@ -218,6 +218,7 @@ def test_kill_term_then_kill_after_the_grace(running):
         (b'{"op": "run", "id": 4, "command": "true", "env": {"": "x"}}\n', "not a variable name"),
         (b'{"op": "run", "id": 4, "command": "true", "env": {"A": "\\u0000"}}\n', "NUL byte"),
         (b'{"op": "run", "id": 4, "command": "true", "timeout": -1}\n', "finite number"),
+        (b'{"op": "run", "id": 4, "command": "true", "timeout": 0}\n', "finite number"),
         (b'{"op": "run", "id": 4, "command": "true", "timeout": "soon"}\n', "finite number"),
         (b'{"op": "kill", "id": 99}\n', "no command 99"),
         (b'{"op": "run", "id": -3, "command": "true"}\n', "whole number"),

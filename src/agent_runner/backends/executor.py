@@ -201,31 +201,52 @@ def encode_report(report: dict[str, Any]) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def check_request(request: Any) -> str | None:
-    """Why ``request`` (a ``run``) cannot be honoured, or ``None``: bash and the kernel
-    refuse NUL bytes, and a variable name with ``=`` or nothing in it means another."""
-    command, env, timeout = request.get("command"), request.get("env") or {}, request.get("timeout")
+def command_problem(command: Any) -> str | None:
+    """Why ``command`` cannot reach bash, or ``None`` (the kernel refuses NUL bytes)."""
     if not isinstance(command, str):
         return "the command must be text"
     if "\0" in command:
-        return "the command contains a NUL byte"
+        return "the command contains a NUL byte, which no shell command can hold"
+    return None
+
+
+def env_problem(env: Any) -> str | None:
+    """Why ``env`` cannot be a process's variables, or ``None``: a name with ``=`` or
+    nothing in it would mean another variable, and the kernel refuses NUL bytes."""
     if not isinstance(env, dict):
         return "env must map names to values"
     for name, value in env.items():
         if not isinstance(name, str) or not isinstance(value, str):
-            return "env must map names to values"
+            return "env must map names to text values"
         if not name or "=" in name or "\0" in name:
-            return f"{name!r} is not a variable name"
+            return f"{name!r} is not a variable name (no '=', no NUL, not empty)"
         if "\0" in value:
             return f"the value of {name} contains a NUL byte"
-    if timeout is not None and (
+    return None
+
+
+def timeout_problem(timeout: Any) -> str | None:
+    """Why ``timeout`` is not a timeout, or ``None``: one rule everywhere, a finite number
+    of seconds above 0, or none at all (NaN, infinity, 0 and negatives are refused)."""
+    if timeout is None:
+        return None
+    if (
         isinstance(timeout, bool)
         or not isinstance(timeout, (int, float))
         or not math.isfinite(timeout)
-        or timeout < 0
+        or timeout <= 0
     ):
-        return "the timeout must be a finite number of seconds, at least 0"
+        return f"timeout {timeout!r}: expected a finite number of seconds above 0, or none"
     return None
+
+
+def check_request(request: Any) -> str | None:
+    """Why ``request`` (a ``run``) cannot be honoured, or ``None``."""
+    return (
+        command_problem(request.get("command"))
+        or env_problem(request.get("env") or {})
+        or timeout_problem(request.get("timeout"))
+    )
 
 
 def _oom_kills() -> int:

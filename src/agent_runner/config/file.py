@@ -81,6 +81,11 @@ class ConfigFile:
             raise ConfigFileError(
                 f"config file {self.path}: cannot read: {error.strerror}"
             ) from None
+        except UnicodeDecodeError as error:
+            raise ConfigFileError(
+                f"config file {self.path}: not UTF-8 text (byte {error.start}); "
+                "fix the file or set STIGMER_CONFIG"
+            ) from None
         try:
             return _yaml().load(text)
         except YAMLError as error:

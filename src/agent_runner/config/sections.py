@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from agent_runner.modes import ExecutionMode
 
@@ -39,7 +39,33 @@ def _parse_duration(value: Any) -> Any:
     return hours * 3600 + minutes * 60 + seconds
 
 
-Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0)]
+Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0, allow_inf_nan=False)]
+"""A duration: finite and above 0 (the same rule as every timeout)."""
+
+_SIZE = re.compile(r"^(\d+)([bkmg]?)$")
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def size_in_bytes(text: str) -> int:
+    """``512m`` -> bytes (units as Docker's: b, k, m, g, powers of 1024)."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a size such as 512m or 2g")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _at_least(floor: str) -> Any:
+    def check(value: str) -> str:
+        if _SIZE.match(value) and size_in_bytes(value) < size_in_bytes(floor):
+            raise ValueError(f"must be at least {floor} (0 does not mean unlimited here)")
+        return value
+
+    return check
+
+
+MemorySize = Annotated[str, Field(pattern=r"^\d+[bkmg]?$"), AfterValidator(_at_least("64m"))]
+"""A memory size, 64 MiB at the least: Docker reads 0 as no limit at all."""
+TmpfsSize = Annotated[str, Field(pattern=r"^\d+[bkmg]?$"), AfterValidator(_at_least("1m"))]
 
 
 class Section(BaseModel):
@@ -81,8 +107,11 @@ class SandboxSettings(Section):
     """Host CA bundle to trust inside the sandbox (TLS-inspecting proxies)."""
     env_passthrough: list[str] = Field(default_factory=list)
     """Host environment variables passed into the sandbox; no others are."""
-    memory: str = Field(default="2g", pattern=r"^\d+[bkmg]?$")
-    """a memory size such as 512m or 2g (bytes, k, m or g)."""
+    memory: MemorySize = "2g"
+    """a memory size such as 512m or 2g (bytes, k, m or g), 64m at the least."""
+    tmp_size: TmpfsSize = "256m"
+    """a size for each of /tmp and $HOME in the sandbox (in memory, so it counts against
+    the memory limit); filling one is "No space left on device", not an OOM kill."""
     cpus: float = Field(default=2.0, gt=0)
     """CPU limit, in cores."""
     pids_limit: int = Field(default=512, ge=16)

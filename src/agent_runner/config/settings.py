@@ -318,7 +318,7 @@ def _explain(
     origin = origins.get(key, Origin("default"))
     found, value = _lookup(raw, key)
     shown = f"{value!r} " if found else ""
-    hint = _accepted_values(key) or first["msg"]
+    hint = _accepted_values(key) or first["msg"].removeprefix("Value error, ")
     if first["type"] == "string_pattern_mismatch":
         hint = f"expected {find_key(key).description.split(';')[0].rstrip('.')}"
     return InvalidSetting(f"{origin}: {shown}is not a valid execution.{key}: {hint}")

@@ -19,6 +19,7 @@ from typing import Any
 from agent_runner.backends import executor
 from agent_runner.backends.owner import Owner
 from agent_runner.config import Settings
+from agent_runner.config.sections import size_in_bytes
 from agent_runner.errors import InvalidSetting, WorkingDirectoryMissing
 
 LABEL = "stigmer.sandbox"
@@ -144,17 +145,35 @@ def plan_container(
     return ContainerPlan(create, _host_config(settings, workspace, uid, gid), uid, gid)
 
 
+def _tmpfs_sizes(settings: Settings) -> tuple[int, int]:
+    """Bytes for /tmp and $HOME each, and for an in-memory workspace. They are memory, so
+    they count against the limit: /tmp and $HOME together stay under half of it, so that
+    filling them is "No space left on device" rather than an OOM kill of everything."""
+    memory = size_in_bytes(settings.sandbox.memory)
+    tmp = size_in_bytes(settings.sandbox.tmp_size)
+    if 4 * tmp > memory:
+        raise InvalidSetting(
+            f"execution.sandbox.tmp_size {settings.sandbox.tmp_size} is more than a quarter of "
+            f"execution.sandbox.memory {settings.sandbox.memory}: /tmp and $HOME live in the "
+            "sandbox's memory; lower tmp_size or raise memory"
+        )
+    return tmp, memory // 2
+
+
 def _host_config(settings: Settings, workspace: Path | None, uid: int, gid: int) -> dict[str, Any]:
     sandbox = settings.sandbox
     binds: dict[str, dict[str, str]] = {}
+    tmp, workspace_size = _tmpfs_sizes(settings)
     tmpfs = {
-        "/tmp": "rw,exec,nosuid,nodev,mode=1777",
-        HOME: f"rw,exec,nosuid,nodev,uid={uid},gid={gid},mode=0700",
+        "/tmp": f"rw,exec,nosuid,nodev,size={tmp},mode=1777",
+        HOME: f"rw,exec,nosuid,nodev,size={tmp},uid={uid},gid={gid},mode=0700",
     }
     if sandbox.workspace == "bind" and workspace is not None:
         binds[host_path(workspace)] = {"bind": WORKSPACE, "mode": "rw"}
     else:
-        tmpfs[WORKSPACE] = f"rw,exec,nosuid,nodev,uid={uid},gid={gid},mode=0755"
+        tmpfs[WORKSPACE] = (
+            f"rw,exec,nosuid,nodev,size={workspace_size},uid={uid},gid={gid},mode=0755"
+        )
     if sandbox.ca_bundle is not None:
         if not sandbox.ca_bundle.is_file():
             raise InvalidSetting(f"execution.sandbox.ca_bundle {sandbox.ca_bundle} is not a file")
