@@ -108,3 +108,74 @@ async def test_environment_of_the_host_is_visible_locally(monkeypatch):
 def test_path_objects_are_accepted(tmp_path: Path):
     result = asyncio.run(execute_command("pwd", cwd=tmp_path, settings=Settings.defaults()))
     assert result.stdout.strip() == str(tmp_path)
+
+
+def processes_matching(pattern: str) -> list[int]:
+    done = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return [int(pid) for pid in done.stdout.split()]
+
+
+async def wait_until_gone(pattern: str, timeout: float = 30, *, present: bool = False) -> bool:
+    """Whether the processes matching ``pattern`` are gone (or, ``present``, there)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while bool(processes_matching(pattern)) != present:
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "setsid sleep 1236.5 >/dev/null 2>&1 &",
+        "nohup sleep 1236.5 >/dev/null 2>&1 &",
+        "( ( setsid sleep 1236.5 & ) & ) >/dev/null 2>&1",
+        "setsid bash -c 'trap \"\" TERM HUP; sleep 1236.5' >/dev/null 2>&1 < /dev/null &",
+    ],
+)
+async def test_closing_a_session_ends_what_its_commands_detached(tmp_path, command):
+    async with Runner(Settings.defaults()) as runner, runner.session(cwd=tmp_path) as session:
+        await session.run(command)
+        assert await wait_until_gone("slee[p] 1236.5", present=True), "it never started"
+    assert await wait_until_gone("slee[p] 1236.5", timeout=5), "it outlived its session"
+
+
+KILLED_RUNNER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from agent_runner import Runner, Settings
+    async def main():
+        async with Runner(Settings.defaults()) as runner, runner.session(cwd=sys.argv[1]) as s:
+            await s.run("setsid sleep 1237.5 >/dev/null 2>&1 &")
+            task = asyncio.ensure_future(s.run("sleep 1234.5"))
+            while not task.done():
+                await asyncio.sleep(0.05)
+                probe = await asyncio.create_subprocess_exec(
+                    "pgrep", "-f", "slee[p] 1234.5", stdout=asyncio.subprocess.DEVNULL
+                )
+                if await probe.wait() == 0:
+                    break
+            print("ready", flush=True)
+            await task
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_killed_runner_leaves_no_local_process_behind(tmp_path):
+    script = tmp_path / "runner.py"  # not -c: its text would match the pattern itself
+    script.write_text(KILLED_RUNNER)
+    runner = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), str(tmp_path), stdout=subprocess.PIPE
+    )
+    try:
+        assert runner.stdout is not None
+        assert await asyncio.wait_for(runner.stdout.readline(), 60) == b"ready\n"
+        assert processes_matching("slee[p] 1234.5")
+        assert processes_matching("slee[p] 1237.5")
+    finally:
+        runner.kill()
+        await runner.wait()
+    assert await wait_until_gone("slee[p] 123[47].5"), "a LOCAL command outlived its runner"
