@@ -171,7 +171,8 @@ class ExecutorShell:
     async def _interrupt(self, number: int, waiter: _Waiter) -> None:
         """Kill the cancelled command and wait for its report, or give the sandbox up."""
         try:
-            await self._channel.send({"op": "kill", "id": number, "signal": "KILL"})
+            kill = {"op": "kill", "id": number, "signal": "KILL", "drop_output": True}
+            await self._channel.send(kill)
             await asyncio.wait_for(asyncio.shield(waiter.done), KILL_GRACE_SECONDS)
         except (TimeoutError, EOFError, OSError):
             self._give_up("the sandbox did not stop a cancelled command and was given up")
