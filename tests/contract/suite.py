@@ -247,6 +247,8 @@ class BackendContract:
 
     async def test_a_command_longer_than_one_argument_may_be_runs(self, runner, workspace):
         body = "x" * 300_000
+        one_off = await self.run(runner, workspace, f"cat <<'EOF' | wc -c\n{body}\nEOF")
+        assert (one_off.exit_code, one_off.stdout.strip()) == (0, "300001")
         async with runner.session(mode=self.mode, cwd=workspace) as session:
             result = await session.run(f"cat <<'EOF' | wc -c\n{body}\nEOF")
             assert (result.exit_code, result.stdout.strip()) == (0, "300001")

@@ -176,16 +176,34 @@ async def test_sandbox_of_a_killed_runner_goes_away_by_itself(docker_api, sandbo
     )
 
 
-async def test_orphan_without_executor_is_pruned_by_the_next_runner(
+NEXT_RUNNER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from agent_runner import Runner, Settings
+    async def main():
+        settings = Settings.defaults(mode="sandbox", sandbox_image=sys.argv[1], auto_pull=False)
+        async with Runner(settings) as runner:
+            await runner.run("true", cwd=sys.argv[2])
+    asyncio.run(main())
+    """
+)
+
+
+async def test_orphan_without_executor_is_pruned_by_the_next_runner_process(
     docker_api, image_without_python, workspace
 ):
+    """A runner process sweeps its engine once, on its first connection: orphans only
+    appear when a runner dies, and a one-off command must not pay a listing every time."""
     await asyncio.to_thread(start_and_kill_runner, image_without_python, "crashed-2", workspace)
     (orphan,) = containers(docker_api, execution_id="crashed-2")
     async with Runner(settings_for(image_without_python)) as runner:
         backend = await runner.backend(runner.settings.mode)
         listed = {s.sandbox_id: s for s in await backend.sandboxes()}
         assert listed[orphan["Id"]].orphaned
-        await runner.run("true", cwd=workspace)
+    next_runner = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", NEXT_RUNNER, image_without_python, str(workspace), cwd=ROOT
+    )
+    assert await asyncio.wait_for(next_runner.wait(), 120) == 0
     assert containers(docker_api, execution_id="crashed-2") == []
 
 

@@ -14,20 +14,28 @@ import asyncio
 import io
 import logging
 import os
-import secrets
 import tarfile
 import tempfile
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
 from agent_runner.backends.base import SandboxInfo, ShellSpec, ShellState
 from agent_runner.backends.channel import ExecutorChannel, Report
-from agent_runner.backends.docker.engine import Engine
+from agent_runner.backends.docker.engine import Engine, ImageGone
 from agent_runner.backends.docker.exec_shell import ExecShell
 from agent_runner.backends.docker.inventory import list_sandboxes, prune_orphans
+from agent_runner.backends.docker.one_shot import OneShotShell
 from agent_runner.backends.docker.sandbox import Sandbox
-from agent_runner.backends.docker.spec import NO_BASH, NO_PYTHON, WORKSPACE, plan_container
+from agent_runner.backends.docker.spec import (
+    NO_BASH,
+    NO_PYTHON,
+    WORKSPACE,
+    ContainerPlan,
+    plan_container,
+)
+from agent_runner.backends.docker.stream import engine_url_from_environment
 from agent_runner.backends.executor import PROTOCOL_VERSION
 from agent_runner.backends.executor_shell import ExecutorShell
 from agent_runner.backends.owner import Owner
@@ -36,6 +44,10 @@ from agent_runner.errors import SandboxUnavailable, SessionClosed, first_line
 from agent_runner.images import resolve_image
 
 logger = logging.getLogger("agent_runner")
+_SWEPT: set[str] = set()
+"""Engines whose orphans this process has swept."""
+_RESOLVED: dict[tuple[str, str], str] = {}
+"""(engine, configured image) -> the image resolved for it in this process."""
 
 
 class DockerBackend:
@@ -56,33 +68,63 @@ class DockerBackend:
         self._closed = False
 
     async def api(self) -> Any:
-        """The engine's client; the first connection also sweeps away orphaned sandboxes."""
+        """The engine's client; the process's first connection to an engine also sweeps away
+        the sandboxes of runners that died (they only appear when one does, so once per
+        process is enough, and a one-off command does not pay a listing each time)."""
         api = await self.engine.api()
         if not self._swept:
             self._swept = True
-            self.engine.spawn(prune_orphans(self.engine))
+            url = engine_url_from_environment()
+            if url not in _SWEPT:
+                _SWEPT.add(url)
+                self.engine.spawn(prune_orphans(self.engine))
         return api
 
     async def ensure_image(self) -> str:
-        """The image sandboxes start from, made present (see :mod:`agent_runner.images`)."""
+        """The image sandboxes start from, made present (see :mod:`agent_runner.images`).
+
+        Resolved once per process for each engine and configured image, so a one-off
+        command does not ask the engine each time; an image removed meanwhile is noticed
+        when a create fails (:meth:`create`) and resolved again.
+        """
         if self._image is None:
             api = await self.api()
+            key = (engine_url_from_environment(), self.settings.sandbox_image)
             async with self._image_lock:
                 if self._image is None:
-                    self._image = await self.engine.call(
-                        resolve_image, api, self.engine.errors, self.settings
-                    )
+                    image = _RESOLVED.get(key)
+                    if image is None:
+                        image = await self.engine.call(
+                            resolve_image, api, self.engine.errors, self.settings
+                        )
+                    self._image = _RESOLVED[key] = image
         return self._image
+
+    async def create(
+        self, plan_for: Callable[[str], ContainerPlan], execution_id: str
+    ) -> tuple[ContainerPlan, str]:
+        """Create a container on the image (the plan is made for it); resolve the image
+        again, once, if it left the engine since it was resolved."""
+        plan = plan_for(await self.ensure_image())
+        try:
+            return plan, await self.engine.create(plan, execution_id)
+        except ImageGone:
+            _RESOLVED.pop((engine_url_from_environment(), self.settings.sandbox_image), None)
+            self._image = None
+            plan = plan_for(await self.ensure_image())
+            return plan, await self.engine.create(plan, execution_id)
 
     # -- shells -------------------------------------------------------------------------
 
-    async def open_shell(self, spec: ShellSpec) -> ExecutorShell | ExecShell:
+    async def open_shell(self, spec: ShellSpec) -> ExecutorShell | ExecShell | OneShotShell:
         if self._closed:
             raise SessionClosed("the Docker backend is closed")
         await self.ensure_image()
         workspace = self._workspace(spec.cwd)
         key = self._pool_key(workspace)
         pool = self._pools.get(key)
+        if not spec.persistent and not pool and self.settings.sandbox.workspace != "copy":
+            return self._one_shot(spec, workspace)
         sandbox = pool.pop() if pool else None
         if sandbox is None:
             sandbox = await self._start_whole(spec.execution_id, workspace, pooled=False)
@@ -105,6 +147,29 @@ class DockerBackend:
             give_up=lambda: self.engine.discard(sandbox, broken=True),
             release=lambda: self.engine.discard(sandbox),
         )
+
+    def _one_shot(self, spec: ShellSpec, workspace: Path | None) -> OneShotShell:
+        """A one-off command without a warm sandbox at hand: its container runs it alone."""
+
+        async def create(argv: list[str], env: dict[str, str], cwd: str, stdin: bool) -> str:
+            _, container_id = await self.create(
+                lambda image: plan_container(
+                    self.settings,
+                    image=image,
+                    execution_id=spec.execution_id,
+                    workspace=workspace,
+                    owner=self._owner,
+                    pooled=False,
+                    command=argv,
+                    env=env,
+                    working_dir=cwd,
+                    stdin=stdin,
+                ),
+                spec.execution_id,
+            )
+            return container_id
+
+        return OneShotShell(self.engine, create, dict(spec.env))
 
     def _slow_shell(self, sandbox: Sandbox, spec: ShellSpec) -> ExecShell:
         if self.settings.sandbox.workspace == "copy":
@@ -176,24 +241,18 @@ class DockerBackend:
 
     async def _start(self, execution_id: str, workspace: Path | None, *, pooled: bool) -> Sandbox:
         api = await self.api()
-        plan = plan_container(
-            self.settings,
-            image=await self.ensure_image(),
-            execution_id=execution_id,
-            workspace=workspace,
-            owner=self._owner,
-            pooled=pooled,
-        )
-        name = f"stigmer-{execution_id}-{secrets.token_hex(3)}"
-        host_config = api.create_host_config(**plan.host)
         errors = self.engine.errors
-        try:
-            created = await self.engine.call(
-                api.create_container, **plan.create, host_config=host_config, name=name
-            )
-        except errors.APIError as error:
-            raise SandboxUnavailable(f"could not create a sandbox: {first_line(error)}") from None
-        container_id: str = created["Id"]
+        plan, container_id = await self.create(
+            lambda image: plan_container(
+                self.settings,
+                image=image,
+                execution_id=execution_id,
+                workspace=workspace,
+                owner=self._owner,
+                pooled=pooled,
+            ),
+            execution_id,
+        )
         try:
             channel = await self._attach(container_id)
             await self.engine.call(api.start, container_id)

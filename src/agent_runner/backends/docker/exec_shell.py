@@ -48,13 +48,15 @@ hand back stale state), takes a long command's script from stdin into a file on 
 runs the command as the leader of a new session (when the image has ``setsid``) and records
 its pid, which is then also its process group's id, and its parent's."""
 SIGNAL = (
-    'sig=$1; read -r pid parent < "$2" || exit 0; '
+    'sig=$1 i=0; while [ ! -s "$2" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done; '
+    'read -r pid parent < "$2" || exit 0; '
     'if [ "$sig" = KILL ] && [ "$parent" -gt 1 ] '
     '&& [ "$(cat /proc/$parent/comm 2>/dev/null)" = setsid ]; then kill -KILL "$parent"; fi; '
     'kill -"$sig" -- "-$pid" 2>/dev/null || kill -"$sig" "$pid"'
 )
 """Signals the command's group; before a KILL, first the ``setsid -w`` that waits for it
-(so it cannot complain on the command's stderr)."""
+(so it cannot complain on the command's stderr). A signal sent right after the start waits
+(up to 10 s) for the command to have recorded its pid, so that it is not lost."""
 
 
 Feed = Callable[[Stream, bytes], None]

@@ -107,8 +107,16 @@ def plan_container(
     workspace: Path | None,
     owner: Owner,
     pooled: bool,
+    command: list[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    working_dir: str = WORKSPACE,
+    stdin: bool = True,
 ) -> ContainerPlan:
-    """The container for one sandbox, with every default spelled out."""
+    """The container for one sandbox, with every default spelled out.
+
+    Its main process is the executor, unless ``command`` is given (a one-off command run
+    as the main process, with ``env`` on top, in ``working_dir``, stdin only if asked).
+    """
     sandbox = settings.sandbox
     if sandbox.workspace != "none" and (workspace is None or not workspace.is_dir()):
         raise WorkingDirectoryMissing(
@@ -122,6 +130,7 @@ def plan_container(
             environment[name] = os.environ[name]
     if sandbox.ca_bundle is not None:
         environment.update(dict.fromkeys(CA_VARIABLES, CA_PATH))
+    environment.update(env or {})
     labels = {
         LABEL: "1",
         "stigmer.execution-id": execution_id,
@@ -132,17 +141,21 @@ def plan_container(
         "stigmer.image": image,
         "stigmer.pooled": "1" if pooled else "0",
     }
+    executor = ["/bin/sh", "-c", LAUNCHER, "stigmer-launcher", EXECUTOR_SOURCE, STATE_FILE]
     create: dict[str, Any] = {
         "image": image,
-        "command": ["/bin/sh", "-c", LAUNCHER, "stigmer-launcher", EXECUTOR_SOURCE, STATE_FILE],
+        "command": command or executor,
         "user": f"{uid}:{gid}",
         "environment": environment,
         "labels": labels,
-        "working_dir": WORKSPACE,
-        "stdin_open": True,
+        "working_dir": working_dir,
+        "stdin_open": stdin,  # docker-py adds StdinOnce: hanging up closes it
         "tty": False,
     }
-    return ContainerPlan(create, _host_config(settings, workspace, uid, gid), uid, gid)
+    host = _host_config(settings, workspace, uid, gid)
+    if command is not None:
+        host["auto_remove"] = False  # its exit status is read after it ends, then it goes
+    return ContainerPlan(create, host, uid, gid)
 
 
 def _tmpfs_sizes(settings: Settings) -> tuple[int, int]:
