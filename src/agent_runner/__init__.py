@@ -8,7 +8,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from agent_runner.config import ExecutionMode, Settings
 from agent_runner.errors import AgentRunnerError
-from agent_runner.process import Page, Process, ProcessStatus
+from agent_runner.output import Page
+from agent_runner.process import Process, ProcessStatus
 from agent_runner.results import ExecutionResult, OutputChunk, Stream
 from agent_runner.runner import Runner, execute_command
 from agent_runner.session import Session

@@ -4,6 +4,9 @@ A runaway command (``yes``) must not grow the runner: each stream keeps its firs
 bytes up to a cap and counts what it dropped in between, while every chunk is still
 delivered live, in order, to whoever listens. A slow async listener applies back-pressure
 (the backend stops reading the command's pipes) instead of letting chunks pile up.
+:class:`PagedBuffer` is the bounded store (head kept, tail in a ring of chunks, so a byte
+costs no copy beyond its chunk); a command's result renders it as text
+(:class:`CappedBuffer`), a process is read from it page by page.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import codecs
 import inspect
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 from agent_runner.results import OutputCallback, OutputChunk, Stream
 
@@ -20,38 +24,96 @@ HIGH_WATER = 1024 * 1024
 """Undelivered bytes at which reading pauses until an async listener catches up."""
 
 
-class CappedBuffer:
-    """Keeps the head and the tail of a byte stream, at most ``limit`` bytes in all."""
+class Page(NamedTuple):
+    """What :meth:`Process.read` returns."""
+
+    data: bytes
+    next_cursor: int
+    """Where the next read continues (a byte offset into the stream since it began)."""
+    dropped: int
+    """Bytes between the requested cursor and ``data`` that the buffer no longer holds."""
+
+
+class PagedBuffer:
+    """A stream's head and tail within ``limit`` bytes, addressed by absolute offsets."""
 
     def __init__(self, limit: int) -> None:
         self._head_limit = limit // 2
         self._tail_limit = limit - self._head_limit
         self._head = bytearray()
-        self._tail = bytearray()
-        self.dropped = 0
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
+        self._tail_skip = 0
+        """Bytes of the tail's first chunk that fell out of the ring already."""
+        self.total = 0
 
     def write(self, data: bytes) -> None:
+        self.total += len(data)
         room = self._head_limit - len(self._head)
         if room > 0:
             self._head += data[:room]
             data = data[room:]
             if not data:
                 return
-        self._tail += data
-        excess = len(self._tail) - self._tail_limit
-        if excess > 0:
-            del self._tail[:excess]
-            self.dropped += excess
+        self._tail.append(data)
+        self._tail_size += len(data)
+        excess = self._tail_size - self._tail_limit
+        while excess > 0:
+            first = len(self._tail[0]) - self._tail_skip
+            if first <= excess:
+                self._tail.popleft()
+                self._tail_skip = 0
+                self._tail_size -= first
+                excess -= first
+            else:
+                self._tail_skip += excess
+                self._tail_size -= excess
+                excess = 0
+
+    def read(self, cursor: int, max_bytes: int) -> Page:
+        cursor = max(0, min(cursor, self.total))
+        if cursor < len(self._head):
+            data = bytes(self._head[cursor : cursor + max_bytes])
+            return Page(data, cursor + len(data), 0)
+        tail_start = self.total - self._tail_size
+        dropped = max(0, tail_start - cursor)
+        cursor = max(cursor, tail_start)
+        data = self._tail_bytes(cursor - tail_start, max_bytes)
+        return Page(data, cursor + len(data), dropped)
+
+    def _tail_bytes(self, offset: int, size: int) -> bytes:
+        offset += self._tail_skip
+        pieces: list[bytes] = []
+        for chunk in self._tail:
+            if offset >= len(chunk):
+                offset -= len(chunk)
+                continue
+            piece = chunk[offset : offset + size]
+            pieces.append(piece)
+            size -= len(piece)
+            offset = 0
+            if size <= 0:
+                break
+        return b"".join(pieces)
+
+
+class CappedBuffer(PagedBuffer):
+    """Keeps the head and the tail of a byte stream, at most ``limit`` bytes in all, and
+    renders them as text with a marker where the middle was dropped."""
+
+    @property
+    def dropped(self) -> int:
+        return self.total - len(self._head) - self._tail_size
 
     def text(self) -> str:
+        tail = self._tail_bytes(0, self._tail_size)
         if not self.dropped:
-            return (self._head + self._tail).decode("utf-8", errors="replace")
+            return (self._head + tail).decode("utf-8", errors="replace")
         # A cut may land inside a multi-byte character: end the head before it and start
         # the tail after it, counting those bytes as dropped.
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         head = decoder.decode(bytes(self._head))
         cut_from_head = len(decoder.getstate()[0])
-        tail = bytes(self._tail)
         skip = 0
         while skip < min(3, len(tail)) and 0x80 <= tail[skip] < 0xC0:
             skip += 1

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
-from typing import NamedTuple
 
 from agent_runner.backends.base import CommandOutcome, ProcessHandle
 from agent_runner.errors import AgentRunnerError, InvalidSetting, SessionClosed
 from agent_runner.modes import ExecutionMode
+from agent_runner.output import Page, PagedBuffer
 from agent_runner.results import OutputChunk, Stream
 
 SIGNALS = ("TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT")
@@ -35,79 +34,6 @@ class ProcessStatus(StrEnum):
     TIMED_OUT = "timed_out"
     FAILED = "failed"
     """It can no longer be followed: its sandbox went away (``error`` says why)."""
-
-
-class Page(NamedTuple):
-    """What :meth:`Process.read` returns."""
-
-    data: bytes
-    next_cursor: int
-    """Where the next read continues (a byte offset into the stream since it began)."""
-    dropped: int
-    """Bytes between the requested cursor and ``data`` that the buffer no longer holds."""
-
-
-class PagedBuffer:
-    """A stream's head and tail within ``limit`` bytes, addressed by absolute offsets."""
-
-    def __init__(self, limit: int) -> None:
-        self._head_limit = limit // 2
-        self._tail_limit = limit - self._head_limit
-        self._head = bytearray()
-        self._tail: deque[bytes] = deque()
-        self._tail_size = 0
-        self._tail_skip = 0
-        """Bytes of the tail's first chunk that fell out of the ring already."""
-        self.total = 0
-
-    def write(self, data: bytes) -> None:
-        self.total += len(data)
-        room = self._head_limit - len(self._head)
-        if room > 0:
-            self._head += data[:room]
-            data = data[room:]
-            if not data:
-                return
-        self._tail.append(data)
-        self._tail_size += len(data)
-        excess = self._tail_size - self._tail_limit
-        while excess > 0:
-            first = len(self._tail[0]) - self._tail_skip
-            if first <= excess:
-                self._tail.popleft()
-                self._tail_skip = 0
-                self._tail_size -= first
-                excess -= first
-            else:
-                self._tail_skip += excess
-                self._tail_size -= excess
-                excess = 0
-
-    def read(self, cursor: int, max_bytes: int) -> Page:
-        cursor = max(0, min(cursor, self.total))
-        if cursor < len(self._head):
-            data = bytes(self._head[cursor : cursor + max_bytes])
-            return Page(data, cursor + len(data), 0)
-        tail_start = self.total - self._tail_size
-        dropped = max(0, tail_start - cursor)
-        cursor = max(cursor, tail_start)
-        data = self._tail_bytes(cursor - tail_start, max_bytes)
-        return Page(data, cursor + len(data), dropped)
-
-    def _tail_bytes(self, offset: int, size: int) -> bytes:
-        offset += self._tail_skip
-        pieces: list[bytes] = []
-        for chunk in self._tail:
-            if offset >= len(chunk):
-                offset -= len(chunk)
-                continue
-            piece = chunk[offset : offset + size]
-            pieces.append(piece)
-            size -= len(piece)
-            offset = 0
-            if size <= 0:
-                break
-        return b"".join(pieces)
 
 
 class Process:

@@ -254,6 +254,14 @@ def check_request(request: Any) -> str | None:
     )
 
 
+def set_pipe_size(fd: int) -> None:
+    """A larger pipe (Linux, when ``fd`` is one): fewer, larger reads and writes per MB."""
+    with suppress(OSError, ImportError):
+        import fcntl
+
+        fcntl.fcntl(fd, 1031, PIPE_SIZE)  # F_SETPIPE_SZ
+
+
 def _oom_kills() -> int:
     """The sandbox cgroup's OOM-kill counter (cgroup v2 or v1), or -1 when unreadable."""
     for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
@@ -427,6 +435,7 @@ class Executor:
         self.next_beat = 0.0
         self.last_request = time.monotonic()
         os.set_blocking(1, False)
+        set_pipe_size(1)
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_read, False)
         os.set_blocking(wake_write, False)
@@ -707,10 +716,7 @@ class Executor:
             assert pipe is not None
             fd = pipe.fileno()
             os.set_blocking(fd, False)
-            with suppress(OSError):
-                import fcntl
-
-                fcntl.fcntl(fd, 1031, PIPE_SIZE)  # F_SETPIPE_SZ: fewer, larger reads
+            set_pipe_size(fd)
             task.pipes[fd] = kind
             self.readers[fd] = task
         if process.stdin is not None:
