@@ -22,6 +22,8 @@ from agent_runner.results import OutputCallback, OutputChunk, Stream
 
 HIGH_WATER = 1024 * 1024
 """Undelivered bytes at which reading pauses until an async listener catches up."""
+COALESCE_BYTES = 256 * 1024
+"""Queued chunks of one stream are joined up to this size before they reach a listener."""
 
 
 class Page(NamedTuple):
@@ -136,7 +138,7 @@ class OutputCollector:
             stream: codecs.getincrementaldecoder("utf-8")(errors="replace") for stream in Stream
         }
         self._on_output = on_output
-        self._queue: deque[OutputChunk] = deque()
+        self._queue: deque[_Pending] = deque()
         self._queued_bytes = 0
         self._wakeup: asyncio.Event | None = None
         self._delivery: asyncio.Task[None] | None = None
@@ -172,8 +174,15 @@ class OutputCollector:
         self._delivery = asyncio.get_running_loop().create_task(self._deliver(first))
 
     def _enqueue(self, chunk: OutputChunk) -> None:
+        """Queue a chunk for the listener, joined to the one before it when that is of the
+        same stream and small: a slow listener then pays per batch of output, not per
+        piece a busy pipe or network happened to deliver it in."""
         assert self._wakeup is not None
-        self._queue.append(chunk)
+        last = self._queue[-1] if self._queue else None
+        if last is not None and last.stream is chunk.stream and last.size < COALESCE_BYTES:
+            last.add(chunk)
+        else:
+            self._queue.append(_Pending(chunk))
         self._queued_bytes += len(chunk.data)
         self._wakeup.set()
         if self._queued_bytes >= HIGH_WATER and not self._paused:
@@ -186,7 +195,7 @@ class OutputCollector:
         await first  # type: ignore[misc]
         while True:
             while self._queue:
-                chunk = self._queue.popleft()
+                chunk = self._queue.popleft().joined()
                 self._queued_bytes -= len(chunk.data)
                 if self._paused and self._queued_bytes < HIGH_WATER // 4:
                     self._paused = False
@@ -223,6 +232,28 @@ class OutputCollector:
 
     def text(self, stream: Stream) -> str:
         return self._buffers[stream].text()
+
+
+class _Pending:
+    """Queued chunks of one stream, handed over as one (joined only then: one copy)."""
+
+    def __init__(self, chunk: OutputChunk) -> None:
+        self.stream = chunk.stream
+        self.chunks = [chunk]
+        self.size = len(chunk.data)
+
+    def add(self, chunk: OutputChunk) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk.data)
+
+    def joined(self) -> OutputChunk:
+        if len(self.chunks) == 1:
+            return self.chunks[0]
+        return OutputChunk(
+            self.stream,
+            b"".join(chunk.data for chunk in self.chunks),
+            "".join(chunk.text for chunk in self.chunks),
+        )
 
 
 def _nothing() -> None:

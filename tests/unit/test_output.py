@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from agent_runner.output import HIGH_WATER, CappedBuffer, OutputCollector
-from agent_runner.results import Stream
+from agent_runner.results import OutputChunk, Stream
 
 
 def test_small_output_is_kept_whole():
@@ -79,3 +79,29 @@ async def test_listener_exception_surfaces_on_flush():
     collector.feed(Stream.STDERR, b"x")
     with pytest.raises(RuntimeError, match="listener failed"):
         await collector.flush()
+
+
+async def test_a_slow_listener_gets_queued_pieces_joined_in_order():
+    """A busy pipe delivers output in many small pieces; a slow listener must pay per batch,
+    not per piece, or a timed-out command's call would wait on its listener for minutes."""
+    seen: list[OutputChunk] = []
+
+    async def slow(chunk: OutputChunk) -> None:
+        await asyncio.sleep(0.01)
+        seen.append(chunk)
+
+    collector = OutputCollector(1 << 20, slow)
+    pieces = [
+        (Stream.STDOUT if i % 100 < 60 else Stream.STDERR, f"{i:05d}\n".encode())
+        for i in range(1000)
+    ]
+    for stream, data in pieces:
+        collector.feed(stream, data)
+    await collector.flush()
+    assert len(seen) < 40
+    for stream in Stream:
+        expected = b"".join(data for s, data in pieces if s is stream)
+        assert b"".join(c.data for c in seen if c.stream is stream) == expected
+        assert "".join(c.text for c in seen if c.stream is stream) == expected.decode()
+    order = [(c.stream, c.data[:6]) for c in seen]
+    assert order == sorted(order, key=lambda item: int(item[1][:5]))
