@@ -120,11 +120,8 @@ async def test_cleanup_false_keeps_the_container_for_inspection(
     try:
         (kept,) = containers(docker_api, execution_id="lifecycle-4")
     finally:
-        backend = DockerBackend(settings_for(sandbox_image))
-        removed = await backend.prune(everything=True)
-        await backend.close()
-    assert kept["Id"] in {s.sandbox_id for s in removed}
-    assert containers(docker_api, execution_id="lifecycle-4") == []
+        for container in containers(docker_api, execution_id="lifecycle-4"):
+            docker_api.remove_container(container["Id"], force=True)
 
 
 async def test_idle_session_past_ttl_is_closed(docker_api, sandbox_image, workspace):
