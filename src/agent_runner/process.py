@@ -23,6 +23,8 @@ from agent_runner.output import Page, PagedBuffer
 from agent_runner.results import OutputChunk, Stream
 
 SIGNALS = ("TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT")
+KILLED_EXIT_CODE = 128 + 9
+"""What a shell reports for a process killed by SIGKILL (when its session closed)."""
 
 
 class ProcessStatus(StrEnum):
@@ -100,9 +102,10 @@ class Process:
             self._end()
 
     def session_closed(self) -> None:
-        """Its session closed, and what it ran with it."""
+        """Its session closed, and what it ran with it (by SIGKILL, whatever the backend)."""
         if self.status is ProcessStatus.RUNNING:
             self.status = ProcessStatus.KILLED
+            self.exit_code = KILLED_EXIT_CODE
             self._end()
 
     def _end(self) -> None:

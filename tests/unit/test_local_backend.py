@@ -179,3 +179,25 @@ async def test_a_killed_runner_leaves_no_local_process_behind(tmp_path):
         runner.kill()
         await runner.wait()
     assert await wait_until_gone("slee[p] 123[47].5"), "a LOCAL command outlived its runner"
+
+
+async def test_a_process_nobody_touches_past_the_ttl_is_killed_with_its_session(tmp_path):
+    from agent_runner import ProcessStatus
+
+    async with Runner(Settings.defaults(ttl=1)) as runner:
+        session = runner.session(cwd=tmp_path)
+        process = await session.start("sleep 1238.5")
+        assert await process.wait(timeout=30) is not None, "the ttl never closed the session"
+        assert process.status is ProcessStatus.KILLED
+    assert await wait_until_gone("slee[p] 1238.5", timeout=5)
+
+
+async def test_polling_a_process_keeps_its_session_open(tmp_path):
+    async with Runner(Settings.defaults(ttl=1)) as runner:
+        session = runner.session(cwd=tmp_path)
+        process = await session.start("sleep 3; echo done")
+        while process.running:
+            process.read()
+            await asyncio.sleep(0.2)
+        assert process.exit_code == 0
+        assert process.read().data == b"done\n"
