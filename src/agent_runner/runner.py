@@ -32,6 +32,8 @@ class Runner:
         self.settings = settings if settings is not None else current_settings()
         self._backends: dict[str, Backend] = {}
         self._sessions: dict[str, Session] = {}
+        self._releasing: set[Session] = set()
+        """Sessions closing now: the runner's own close waits for them too."""
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -132,9 +134,13 @@ class Runner:
         return self._backends[key]
 
     def forget(self, session: Session) -> None:
-        """A session closed: stop tracking it."""
+        """A session is closing: its id is free again; its release is waited for at close."""
         if self._sessions.get(session.execution_id) is session:
             del self._sessions[session.execution_id]
+        releasing = session.releasing
+        if releasing is not None and not releasing.done():
+            self._releasing.add(session)
+            releasing.add_done_callback(lambda _: self._releasing.discard(session))
 
     def _start_reaper(self) -> None:
         if self._reaper is None or self._reaper.done():
@@ -156,7 +162,7 @@ class Runner:
         if self._reaper is not None:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
-        sessions = list(self._sessions.values())
+        sessions = [*self._sessions.values(), *self._releasing]
         await asyncio.gather(*(session.close() for session in sessions), return_exceptions=True)
         backends = list(self._backends.values())
         self._backends.clear()

@@ -80,6 +80,7 @@ class Session:
         self._lock = asyncio.Lock()
         self._opening = asyncio.Lock()
         self._closed_because: str | None = None
+        self._closing: asyncio.Future[None] | None = None
         self.idle_since: float | None = time.monotonic()
 
     @property
@@ -315,11 +316,24 @@ class Session:
             await asyncio.gather(task, return_exceptions=True)
 
     async def close(self, *, reason: str = "it was closed") -> None:
-        """Release the session's shells (sandbox included); safe to call twice."""
-        if self._closed_because is not None:
-            return
-        self._closed_because = reason
-        self._host.forget(self)
+        """Release the session's shells (sandbox included) and what runs in them.
+
+        Safe to call twice, and from two places at once: every caller waits for the one
+        release, which runs to its end even if a caller is cancelled (a half-done release
+        would leave a sandbox or a host process behind).
+        """
+        if self._closing is None:
+            self._closed_because = reason
+            self._closing = asyncio.ensure_future(self._release())
+            self._host.forget(self)
+        await asyncio.shield(self._closing)
+
+    @property
+    def releasing(self) -> asyncio.Future[None] | None:
+        """The release under way (or done), once :meth:`close` began."""
+        return self._closing
+
+    async def _release(self) -> None:
         for process in self._processes.values():
             process.session_closed()  # closing the shells below is what kills them
         shells = list(self._shells.values())

@@ -227,12 +227,14 @@ class CommandGroup:
             self._root.give_back(self._sock)
             return
         self._closing = self._loop.create_future()
-        with suppress(OSError):
-            supervisor.send_packet(self._sock, {"op": "close"})
-            with suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._closing), CLOSE_SECONDS)
-        self._loop.remove_reader(self._sock.fileno())
-        self._sock.close()
+        try:
+            with suppress(OSError):
+                supervisor.send_packet(self._sock, {"op": "close"})
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._closing), CLOSE_SECONDS)
+        finally:  # also when cancelled: the hang-up alone makes the group kill everything
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
 
 
 def _resolve(future: asyncio.Future[Any] | None, value: Any) -> None:
