@@ -39,6 +39,11 @@ Replies are frames on stdout: a kind byte, the request's id and the payload's le
   P pong, or a heartbeat
 When stdin closes (or ``bye``, or missed heartbeats) the executor kills what runs and
 exits, so a sandbox whose runner died stops by itself.
+
+A second argument names a *record* file: the executor then writes the session's cwd and
+variables there whenever they change, and a later executor started with the same record
+takes them over. Backends whose stream can drop while the sandbox lives on (a
+``pods/exec`` cut by an idle timeout) reconnect to the same session that way.
 """
 
 from __future__ import annotations
@@ -183,6 +188,12 @@ def carry_over(
         else:
             del result[name]
     return result
+
+
+def format_state(cwd: str, env: Mapping[str, str]) -> bytes:
+    """The state as :data:`STATE_BODY` writes it (what :func:`parse_state` reads)."""
+    fields = [cwd, *(f"{name}={value}" for name, value in env.items()), ""]
+    return "\0".join(fields).encode("utf-8", "surrogateescape")
 
 
 def exit_code(status: int) -> int:
@@ -359,10 +370,13 @@ class Refused(Exception):
 
 
 class Executor:
-    def __init__(self, state_file: str) -> None:
+    def __init__(self, state_file: str, record_file: str | None = None) -> None:
         self.state_file = state_file
+        self.record_file = record_file
         self.cwd = os.getcwd()
         self.env = {k: v for k, v in os.environ.items() if k not in VOLATILE_VARIABLES}
+        self.recorded: bytes | None = None
+        self.adopt()
         self.selector = selectors.DefaultSelector()
         self.requests = bytearray()
         self.body: Body | None = None
@@ -452,6 +466,39 @@ class Executor:
             for task in self.tasks.values():
                 self.update_reading(task)
 
+    # -- the session's record (see the module docstring) ------------------------------------
+
+    def adopt(self) -> None:
+        """Take over the cwd and variables a previous executor recorded, if any."""
+        if self.record_file is None:
+            return
+        try:
+            with open(self.record_file, "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            return
+        state = parse_state(raw)
+        if state is not None:
+            self.cwd, self.env = state
+            self.recorded = raw
+
+    def record(self) -> None:
+        """Write the cwd and variables for a later executor, when they changed; a write that
+        fails only costs the adoption."""
+        if self.record_file is None:
+            return
+        raw = format_state(self.cwd, self.env)
+        if raw == self.recorded:
+            return
+        temporary = self.record_file + ".new"
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(raw)
+            os.replace(temporary, self.record_file)
+        except OSError:
+            return
+        self.recorded = raw
+
     def refuse(self, number: int, message: str) -> None:
         self.send(REFUSED, number, json.dumps({"message": message}).encode())
 
@@ -529,6 +576,7 @@ class Executor:
             for name in request.get("unset") or []:
                 self.env.pop(name, None)
             self.cwd = request.get("cwd") or self.cwd
+            self.record()
         elif op == "hello":
             beat = request.get("heartbeat")
             self.heartbeat = float(beat) if beat else None
@@ -787,6 +835,7 @@ class Executor:
             if state is not None:
                 self.cwd, env = state
                 self.env = carry_over(self.env, task.overlay, env)
+                self.record()
         status = task.exit_status
         assert status is not None
         code = TIMEOUT_EXIT_CODE if task.timed_out else status
@@ -817,7 +866,7 @@ class Executor:
 
 def main() -> None:
     state_file = sys.argv[1] if len(sys.argv) > 1 else "/tmp/.stigmer-executor-state"
-    executor = Executor(state_file)
+    executor = Executor(state_file, sys.argv[2] if len(sys.argv) > 2 else None)
     try:
         executor.serve()
     except BrokenPipeError:  # the runner is gone
