@@ -125,3 +125,31 @@ def test_the_launcher_names_what_the_image_lacks(tmp_path):
         timeout=30,
     )
     assert (no_python.returncode, no_python.stdout) == (127, connection.NO_PYTHON + b"\n")
+
+
+def test_a_later_executor_stops_what_the_previous_one_left_running(tmp_path):
+    record = tmp_path / "record"
+    first = bootstrapped(tmp_path, record)
+    assert first.stdin is not None
+    assert first.stdout is not None
+    first.stdin.write(SOURCE)
+    command = "sleep 30 & echo $! > bg.pid; echo started; sleep 31.5"
+    first.stdin.write(request({"op": "run", "id": 1, "command": command, "session": True}))
+    first.stdin.flush()
+    while b"started" not in first.stdout.read1(4096):
+        pass
+    first.kill()  # killed before it could stop its command
+    first.wait()
+    background = int((tmp_path / "bg.pid").read_text())
+
+    second = bootstrapped(tmp_path, record)
+    check = "sleep 0.2; pgrep -f 'slee[p] 31.5' || echo none"
+    seen = exchange(second, SOURCE + request({"op": "run", "id": 1, "command": check}))
+    out = b"".join(payload for kind, number, payload in seen if (kind, number) == (b"O", 1))
+    assert out == b"none\n"
+    assert not os.path.exists(f"/proc/{background}") or _zombie(background)
+
+
+def _zombie(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rsplit(")", 1)[1].split()[0] == "Z"

@@ -41,8 +41,10 @@ When stdin closes (or ``bye``, or missed heartbeats) the executor kills what run
 exits, so a sandbox whose runner died stops by itself.
 
 A second argument names a *record* file: the executor then writes the session's cwd and
-variables there whenever they change, and a later executor started with the same record
-takes them over. Backends whose stream can drop while the sandbox lives on (a
+variables there whenever they change, and the pids of the commands it is running beside it
+(``<record>.tasks``); a later executor started with the same record takes the cwd and
+variables over and kills what the previous one left running (it may have been killed
+before it could). Backends whose stream can drop while the sandbox lives on (a
 ``pods/exec`` cut by an idle timeout) reconnect to the same session that way.
 """
 
@@ -376,6 +378,7 @@ class Executor:
         self.cwd = os.getcwd()
         self.env = {k: v for k, v in os.environ.items() if k not in VOLATILE_VARIABLES}
         self.recorded: bytes | None = None
+        self.recorded_tasks = ""
         self.adopt()
         self.selector = selectors.DefaultSelector()
         self.requests = bytearray()
@@ -469,9 +472,11 @@ class Executor:
     # -- the session's record (see the module docstring) ------------------------------------
 
     def adopt(self) -> None:
-        """Take over the cwd and variables a previous executor recorded, if any."""
+        """Take over the cwd and variables a previous executor recorded, if any, and stop
+        the commands it left running."""
         if self.record_file is None:
             return
+        self.kill_leftovers()
         try:
             with open(self.record_file, "rb") as handle:
                 raw = handle.read()
@@ -482,22 +487,53 @@ class Executor:
             self.cwd, self.env = state
             self.recorded = raw
 
+    def kill_leftovers(self) -> None:
+        """Kill the process groups of the commands a previous executor was running (each is
+        led by the command's bash while it runs, so a group whose leader is gone is left)."""
+        assert self.record_file is not None
+        try:
+            with open(self.record_file + ".tasks") as handle:
+                pids = [int(word) for word in handle.read().split()]
+        except (OSError, ValueError):
+            return
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    group = int(handle.read().rsplit(")", 1)[1].split()[2])
+            except (OSError, ValueError, IndexError):
+                continue
+            if group == pid:
+                with suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+
+    def record_tasks(self) -> None:
+        """Write the pids of the running commands beside the record."""
+        if self.record_file is None:
+            return
+        text = " ".join(str(t.process.pid) for t in self.tasks.values() if t.exit_status is None)
+        if text != self.recorded_tasks:
+            self.recorded_tasks = text
+            self.write_atomically(self.record_file + ".tasks", text.encode())
+
+    @staticmethod
+    def write_atomically(path: str, data: bytes) -> bool:
+        temporary = path + ".new"
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, path)
+        except OSError:
+            return False
+        return True
+
     def record(self) -> None:
         """Write the cwd and variables for a later executor, when they changed; a write that
         fails only costs the adoption."""
         if self.record_file is None:
             return
         raw = format_state(self.cwd, self.env)
-        if raw == self.recorded:
-            return
-        temporary = self.record_file + ".new"
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(raw)
-            os.replace(temporary, self.record_file)
-        except OSError:
-            return
-        self.recorded = raw
+        if raw != self.recorded and self.write_atomically(self.record_file, raw):
+            self.recorded = raw
 
     def refuse(self, number: int, message: str) -> None:
         self.send(REFUSED, number, json.dumps({"message": message}).encode())
@@ -694,6 +730,7 @@ class Executor:
                 script.close()
         task = Task(number, process, request.get("timeout"), overlay, session)
         self.tasks[number] = task
+        self.record_tasks()
         for pipe, kind in ((process.stdout, STDOUT), (process.stderr, STDERR)):
             assert pipe is not None
             fd = pipe.fileno()
@@ -804,6 +841,7 @@ class Executor:
             if pid:
                 task.process.returncode = status
                 task.exit_status = exit_code(status)
+                self.record_tasks()
                 task.drain_until = now + DRAIN_SECONDS
                 task.kill_at = None
                 if task.stdin is not None:
