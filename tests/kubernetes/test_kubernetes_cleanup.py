@@ -214,9 +214,9 @@ async def test_a_runner_killed_mid_command_is_cleaned_up_once_its_lease_expires(
     variables = _variables(
         kube, kube_sandbox_namespace, STIGMER_SANDBOX_KUBERNETES_LEASE_DURATION="2"
     )
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "agent_runner", "exec", "--mode", "sandbox", "--backend",
-         "kubernetes", "echo up; sleep 600"],
+    runner = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent_runner", "exec", "--mode", "sandbox", "--backend",
+        "kubernetes", "echo up; sleep 600",
         env=cli_environment(tmp_path, **variables),
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -225,14 +225,14 @@ async def test_a_runner_killed_mid_command_is_cleaned_up_once_its_lease_expires(
     )  # fmt: skip
     try:
         assert runner.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(runner.stdout.readline), 120)
-        assert line == b"up\n", runner.stderr.read() if runner.stderr else line
+        line = await asyncio.wait_for(runner.stdout.readline(), 120)
+        assert line == b"up\n", line
         (pod,) = await pods_of(api, kube_sandbox_namespace)
         (lease,) = await leases_of(api, kube_sandbox_namespace)
         assert pod.metadata.owner_references[0].uid == lease.metadata.uid
     finally:
         runner.send_signal(signal.SIGKILL)
-        runner.wait(30)
+        await asyncio.wait_for(runner.wait(), 30)
     survivor = KubernetesBackend(kube_settings(kube, kube_sandbox_namespace, lease_duration=2))
     try:
         await survivor.warm(None)  # starts its reaper, as any runner's first use does
