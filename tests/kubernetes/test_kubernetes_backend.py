@@ -10,6 +10,7 @@ Waits are bounded generously and never measured: the machine is shared.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -304,3 +305,21 @@ def _returning(value: Any):
         return value
 
     return call
+
+
+async def test_the_workspace_is_copied_in_whole_and_the_host_is_never_written(
+    backend_for, tmp_path
+):
+    import hashlib
+
+    workspace = tmp_path / "ws"
+    (workspace / "deep" / "er").mkdir(parents=True)
+    payload = os.urandom(3 * 1024 * 1024)  # several messages on the stream
+    (workspace / "deep" / "er" / "blob.bin").write_bytes(payload)
+    (workspace / "notes.txt").write_text("hello\n")
+    shell = await open_shell(backend_for(heartbeat=0.05), tmp_path)
+    code, out = await run(shell, "sha256sum deep/er/blob.bin; cat notes.txt; touch new; id -u")
+    assert code == 0
+    assert out.split("\n")[0].split()[0] == hashlib.sha256(payload).hexdigest()
+    assert out.split("\n")[1:] == ["hello", "1000", ""]
+    assert not (workspace / "new").exists()

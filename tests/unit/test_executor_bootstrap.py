@@ -110,20 +110,15 @@ def test_the_launcher_names_what_the_image_lacks(tmp_path):
     bin_dir.mkdir()
     os.symlink("/bin/sh", bin_dir / "sh")
     environment = {"PATH": str(bin_dir)}
-    no_bash = subprocess.run(
-        ["/bin/sh", "-c", connection.LAUNCHER, "x", "print(1)"],
-        env=environment,
-        capture_output=True,
-        timeout=30,
-    )
+
+    def launch() -> subprocess.CompletedProcess[bytes]:
+        command = ["/bin/sh", "-c", connection.LAUNCHER, "x", "print(1)"]
+        return subprocess.run(command, env=environment, capture_output=True, timeout=30)
+
+    no_bash = launch()
     assert (no_bash.returncode, no_bash.stdout) == (127, connection.NO_BASH + b"\n")
     os.symlink("/bin/bash", bin_dir / "bash")
-    no_python = subprocess.run(
-        ["/bin/sh", "-c", connection.LAUNCHER, "x", "print(1)"],
-        env=environment,
-        capture_output=True,
-        timeout=30,
-    )
+    no_python = launch()
     assert (no_python.returncode, no_python.stdout) == (127, connection.NO_PYTHON + b"\n")
 
 

@@ -82,7 +82,7 @@ class KubernetesBackend:
         pod = await self._acquire(spec.execution_id)
         connection: Connection | None = None
         try:
-            connection = await self.connect(pod)
+            connection = await self.connect(pod, heartbeat=False)
             variables = {
                 n: os.environ[n] for n in self.settings.sandbox.env_passthrough if n in os.environ
             }
@@ -92,6 +92,8 @@ class KubernetesBackend:
                 await connection.channel.send(request)
             if workspace is not None:
                 await copy_directory(connection.channel, workspace, m.WORKSPACE)
+            # Only now: a ping must never land inside the upload's body.
+            connection.start_heartbeat(self.kube.heartbeat)
         except BaseException:
             await asyncio.shield(self._discard(pod, connection))
             raise
@@ -132,11 +134,12 @@ class KubernetesBackend:
             )
         return path
 
-    async def connect(self, pod: SandboxPod) -> Connection:
+    async def connect(self, pod: SandboxPod, *, heartbeat: bool = True) -> Connection:
         """A new executor in ``pod``, its heartbeat on (a shell reconnecting calls this)."""
         cluster = await self._started()
         connection = await connect(cluster, pod, timeout=self.kube.connect_timeout)
-        connection.start_heartbeat(self.kube.heartbeat)
+        if heartbeat:
+            connection.start_heartbeat(self.kube.heartbeat)
         return connection
 
     async def gone(self, pod: SandboxPod) -> str | None:

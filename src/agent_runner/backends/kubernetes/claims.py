@@ -17,8 +17,6 @@ import asyncio
 import logging
 from typing import Any
 
-from kubernetes_asyncio import watch
-
 from agent_runner.backends.kubernetes import manifests as m
 from agent_runner.backends.kubernetes import pods
 from agent_runner.backends.kubernetes.cluster import AGENT_SANDBOX, SANDBOXES, Cluster, is_status
@@ -112,23 +110,20 @@ class ClaimProvisioner:
     async def _next(self, claim: Object, seconds: float) -> Object:
         """The claim after its next change, or as it is after ``seconds``."""
         name = claim["metadata"]["name"]
-        async with watch.Watch(return_type="object") as events:
-            stream = events.stream(
-                self.cluster.custom.list_namespaced_custom_object,
-                *AGENT_SANDBOX,
-                self.cluster.namespace,
-                "sandboxclaims",
-                field_selector=f"metadata.name={name}",
-                resource_version=claim["metadata"].get("resourceVersion"),
-                timeout_seconds=max(1, int(seconds)),
-            )
-            async with asyncio.timeout(seconds + 5):
-                async for event in stream:
-                    if event["type"] == "DELETED":
-                        raise SandboxUnavailable(f"SandboxClaim {name} was deleted")
-                    if event["type"] in ("ADDED", "MODIFIED"):
-                        return dict(event["raw_object"])
-        return await self._read("sandboxclaims", name, AGENT_SANDBOX)
+        done, found = await self.cluster.watch_one(
+            self.cluster.custom.list_namespaced_custom_object,
+            *AGENT_SANDBOX,
+            self.cluster.namespace,
+            "sandboxclaims",
+            current=claim,
+            seconds=seconds,
+            settled=lambda _changed: True,
+        )
+        if done and found is None:
+            raise SandboxUnavailable(f"SandboxClaim {name} was deleted")
+        return (
+            found if found is not None else await self._read("sandboxclaims", name, AGENT_SANDBOX)
+        )
 
     async def _pod_of(self, claim: Object) -> SandboxPod:
         sandbox_name = claim["status"]["sandbox"]["name"]

@@ -14,13 +14,14 @@ line says what was being done, what the apiserver said, and, for a 403, that the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
 from kubernetes_asyncio.stream import WsApiClient
@@ -142,6 +143,35 @@ class Cluster:
             raise explain(error, doing) from error
         body: dict[str, Any] = json.loads(raw)
         return body
+
+    async def watch_one(
+        self,
+        function: Callable[..., Awaitable[Any]],
+        *args: Any,
+        current: dict[str, Any],
+        seconds: float,
+        settled: Callable[[dict[str, Any]], bool],
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """Watch the object ``current`` (listed by ``function(*args)``) from its
+        resourceVersion until ``settled`` says so: ``(True, object)``, ``(True, None)`` once
+        it is deleted, or ``(False, None)`` after ``seconds`` (the caller reads it again).
+        A 410 (the history moved on) is raised as the ``ApiException``."""
+        name = current["metadata"]["name"]
+        async with watch.Watch(return_type="object") as events:
+            stream = events.stream(
+                function,
+                *args,
+                field_selector=f"metadata.name={name}",
+                resource_version=current["metadata"].get("resourceVersion"),
+                timeout_seconds=max(1, int(seconds)),
+            )
+            async with asyncio.timeout(seconds + 5):
+                async for event in stream:
+                    if event["type"] == "DELETED":
+                        return True, None
+                    if event["type"] in ("ADDED", "MODIFIED") and settled(event["raw_object"]):
+                        return True, dict(event["raw_object"])
+        return False, None
 
     async def close(self) -> None:
         """Close both clients (their aiohttp sessions); safe to call twice."""

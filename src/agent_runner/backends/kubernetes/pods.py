@@ -13,8 +13,6 @@ import asyncio
 import logging
 from typing import Any
 
-from kubernetes_asyncio import watch
-
 from agent_runner.backends.kubernetes.cluster import Cluster, explain, is_status
 from agent_runner.errors import SandboxUnavailable
 
@@ -128,24 +126,14 @@ async def wait_running(cluster: Cluster, pod: Object, timeout: float) -> Object:
 async def _until_settled(cluster: Cluster, pod: Object, seconds: float) -> Object | None:
     """The pod once it runs or never will (``None``: deleted), or as it is after
     ``seconds``; one watch from the pod's resourceVersion."""
-    name = pod["metadata"]["name"]
-    async with watch.Watch(return_type="object") as events:
-        stream = events.stream(
-            cluster.core.list_namespaced_pod,
-            cluster.namespace,
-            field_selector=f"metadata.name={name}",
-            resource_version=pod["metadata"].get("resourceVersion"),
-            timeout_seconds=max(1, int(seconds)),
-        )
-        async with asyncio.timeout(seconds + 5):
-            async for event in stream:
-                if event["type"] == "DELETED":
-                    return None
-                if event["type"] in ("ADDED", "MODIFIED"):
-                    pod = event["raw_object"]
-                    if verdict(pod) is not None:
-                        return pod
-    return await read(cluster, name)
+    done, found = await cluster.watch_one(
+        cluster.core.list_namespaced_pod,
+        cluster.namespace,
+        current=pod,
+        seconds=seconds,
+        settled=lambda changed: verdict(changed) is not None,
+    )
+    return found if done else await read(cluster, pod["metadata"]["name"])
 
 
 async def delete(cluster: Cluster, name: str, *, grace: int | None = None) -> None:

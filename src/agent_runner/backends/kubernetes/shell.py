@@ -39,7 +39,7 @@ from agent_runner.results import Stream
 class PodKeeper(Protocol):
     """What a shell needs from its backend."""
 
-    async def connect(self, pod: SandboxPod) -> Connection:
+    async def connect(self, pod: SandboxPod, *, heartbeat: bool = True) -> Connection:
         """A new executor in ``pod`` (it adopts the session's recorded state)."""
         ...
 
