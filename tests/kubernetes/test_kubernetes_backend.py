@@ -323,3 +323,14 @@ async def test_the_workspace_is_copied_in_whole_and_the_host_is_never_written(
     assert out.split("\n")[0].split()[0] == hashlib.sha256(payload).hexdigest()
     assert out.split("\n")[1:] == ["hello", "1000", ""]
     assert not (workspace / "new").exists()
+
+
+async def test_a_missing_namespace_says_what_to_apply(kube, tmp_path):
+    backend = KubernetesBackend(kube_settings(kube, "no-such-namespace"))
+    try:
+        with pytest.raises(SandboxUnavailable) as error:
+            await open_shell(backend, tmp_path)
+        assert 'namespaces "no-such-namespace" not found' in str(error.value)
+        assert "deploy/kubernetes/namespace.yaml" in str(error.value)
+    finally:
+        await backend.close()

@@ -239,3 +239,18 @@ async def test_a_runner_killed_mid_command_is_cleaned_up_once_its_lease_expires(
         await until(gone(api, kube_sandbox_namespace), timeout=120)
     finally:
         await survivor.close()
+
+
+async def test_listing_removes_nothing(kube, api, kube_sandbox_namespace):
+    settings = kube_settings(kube, kube_sandbox_namespace)
+    await plant_orphan(api, settings, kube_sandbox_namespace, "stigmer-listed")
+    backend = KubernetesBackend(settings)
+    try:
+        (listed,) = await backend.sandboxes()
+        assert (listed.name, listed.orphaned) == ("stigmer-listed", True)
+        await asyncio.sleep(1)
+        assert [p.metadata.name for p in await pods_of(api, kube_sandbox_namespace)] == [
+            "stigmer-listed"
+        ]
+    finally:
+        await backend.close()

@@ -65,14 +65,19 @@ class KubernetesBackend:
         self._bind_noted = False
         self._closed = False
 
-    async def _started(self) -> Cluster:
-        """The clients, opened on first use; the reaper starts with them."""
+    async def _clients(self) -> Cluster:
+        """The clients, opened on first use."""
         if self._closed:
             raise SessionClosed("the Kubernetes backend is closed")
-        if not self.cluster.opened:
-            await self.cluster.open()
-            self.reaper.start()
+        await self.cluster.open()
         return self.cluster
+
+    async def _started(self) -> Cluster:
+        """The clients, with the reaper running: a runner that makes sandboxes also
+        sweeps up after dead ones (listing alone, ``sandbox ls``, removes nothing)."""
+        cluster = await self._clients()
+        self.reaper.start()
+        return cluster
 
     # -- shells ---------------------------------------------------------------------------
 
@@ -143,7 +148,7 @@ class KubernetesBackend:
         return connection
 
     async def gone(self, pod: SandboxPod) -> str | None:
-        found = await pods.read(await self._started(), pod.name)
+        found = await pods.read(await self._clients(), pod.name)
         if found is None or found["metadata"].get("uid") != pod.uid:
             return f"pod {pod.name} was deleted"
         return pods.ended(found)
@@ -169,15 +174,15 @@ class KubernetesBackend:
 
     async def pool_level(self) -> int:
         """Warm pods running now."""
-        await self._started()
+        await self._clients()
         return await self.provisioner.ready()
 
     async def sandboxes(self) -> list[SandboxInfo]:
-        await self._started()
+        await self._clients()
         return await self.reaper.inventory()
 
     async def prune(self, *, everything: bool = False) -> list[SandboxInfo]:
-        await self._started()
+        await self._clients()
         return await self.reaper.sweep(everything=everything)
 
     async def close(self) -> None:

@@ -51,6 +51,11 @@ def explain(error: BaseException, doing: str) -> SandboxUnavailable:
     if isinstance(error, ApiException):
         message = status_of(error).get("message") or error.reason or "no detail"
         hint = f"; {RBAC_HINT}" if error.status == 403 else ""
+        if error.status == 404 and str(message).startswith('namespaces "'):
+            hint = (
+                "; apply deploy/kubernetes/namespace.yaml or set "
+                "execution.sandbox.kubernetes.namespace"
+            )
         return SandboxUnavailable(f"cannot {doing}: {error.status} {message}{hint}")
     if isinstance(error, aiohttp.ClientError | OSError | TimeoutError):
         detail = str(error) or type(error).__name__
