@@ -334,3 +334,11 @@ async def test_a_missing_namespace_says_what_to_apply(kube, tmp_path):
         assert "deploy/kubernetes/namespace.yaml" in str(error.value)
     finally:
         await backend.close()
+
+
+async def test_pid_1_reaps_the_orphans_of_commands(backend_for, tmp_path):
+    shell = await open_shell(backend_for(), tmp_path)
+    await run(shell, "(sleep 0.2 &); (sleep 0.3 &); true")
+    code, out = await run(shell, "sleep 1; ps -eo stat= | grep -c '^Z' || true")
+    assert (code, out) == (0, "0\n")
+    assert (await run(shell, "ps -o args= -p 1"))[1].startswith("/bin/sh -c trap")
