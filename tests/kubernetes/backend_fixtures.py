@@ -8,6 +8,7 @@ the fake; tests pass the keys they change (short bounds for the fault cases).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -49,3 +50,11 @@ def kube_settings(kube: Any, namespace: str, **kubernetes: Any) -> Settings:
         mode="sandbox",
         sandbox={"backend": "kubernetes", "workspace": "copy", "kubernetes": section},
     )
+
+
+async def until(check: Any, timeout: float = 90) -> Any:
+    """Poll ``check`` (a coroutine function) until it returns something truthy; bounded."""
+    async with asyncio.timeout(timeout):
+        while not (found := await check()):  # noqa: ASYNC110 (polling the API, on purpose)
+            await asyncio.sleep(0.1)
+    return found

@@ -17,18 +17,11 @@ from agent_runner import ExecutionMode, Runner
 from agent_runner.backends.kubernetes import KubernetesBackend
 from agent_runner.errors import InvalidSetting, SandboxUnavailable
 from tests.conftest import ROOT, TEST_IMAGE
-from tests.kubernetes.backend_fixtures import kube_sandbox_namespace, kube_settings
+from tests.kubernetes.backend_fixtures import kube_sandbox_namespace, kube_settings, until
 
 pytestmark = pytest.mark.docker
 __all__ = ["kube_sandbox_namespace"]
 GROUP, VERSION = "extensions.agents.x-k8s.io", "v1beta1"
-
-
-async def until(check, timeout: float = 90) -> Any:
-    async with asyncio.timeout(timeout):
-        while not (found := await check()):  # noqa: ASYNC110 (polling, bounded)
-            await asyncio.sleep(0.2)
-    return found
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from agent_runner.backends.kubernetes.stream import V4, V5
 from agent_runner.errors import SandboxUnavailable
 from agent_runner.output import OutputCollector
 from agent_runner.results import Stream
-from tests.kubernetes.backend_fixtures import kube_sandbox_namespace, kube_settings
+from tests.kubernetes.backend_fixtures import kube_sandbox_namespace, kube_settings, until
 
 pytestmark = pytest.mark.docker
 __all__ = ["kube_sandbox_namespace"]
@@ -66,13 +66,6 @@ async def run(shell: KubernetesShell, command: str, timeout: float = 60) -> tupl
     outcome = await shell.run(CommandRequest(command, timeout), output)
     await output.close()
     return outcome.exit_code, output.text(Stream.STDOUT)
-
-
-async def until(check, timeout: float = 60) -> Any:
-    async with asyncio.timeout(timeout):
-        while not (found := await check()):  # noqa: ASYNC110 (polling, bounded)
-            await asyncio.sleep(0.1)
-    return found
 
 
 async def our_pods(core, namespace: str) -> list[Any]:

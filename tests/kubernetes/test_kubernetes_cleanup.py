@@ -23,7 +23,7 @@ from agent_runner.backends.kubernetes import KubernetesBackend
 from agent_runner.backends.kubernetes import manifests as m
 from agent_runner.backends.owner import Owner
 from tests.conftest import ROOT, TEST_IMAGE, cli_environment, run_cli
-from tests.kubernetes.backend_fixtures import kube_sandbox_namespace, kube_settings
+from tests.kubernetes.backend_fixtures import kube_sandbox_namespace, kube_settings, until
 
 pytestmark = pytest.mark.docker
 __all__ = ["kube_sandbox_namespace"]
@@ -33,13 +33,6 @@ __all__ = ["kube_sandbox_namespace"]
 async def api(kube_config) -> AsyncIterator[Any]:
     async with client.ApiClient(kube_config) as api_client:
         yield api_client
-
-
-async def until(check, timeout: float = 90) -> Any:
-    async with asyncio.timeout(timeout):
-        while not (found := await check()):  # noqa: ASYNC110 (polling, bounded)
-            await asyncio.sleep(0.2)
-    return found
 
 
 async def pods_of(api, namespace: str) -> list[Any]:
