@@ -290,7 +290,7 @@ def test_sandbox_backend_from_each_source(config, monkeypatch):
         resolve()
     assert str(error.value) == (
         "environment variable STIGMER_SANDBOX_BACKEND: 'podman' is not a valid "
-        "execution.sandbox.backend: expected one of docker"
+        "execution.sandbox.backend: expected one of docker, kubernetes"
     )
 
 

@@ -41,6 +41,13 @@ Replies are frames on stdout: a kind byte, the request's id and the payload's le
   P pong, or a heartbeat
 When stdin closes (or ``bye``, or missed heartbeats) the executor kills what runs and
 exits, so a sandbox whose runner died stops by itself.
+
+A second argument names a *record* file: the executor then writes the session's cwd and
+variables there whenever they change, and the pids of the commands it is running beside it
+(``<record>.tasks``); a later executor started with the same record takes the cwd and
+variables over and kills what the previous one left running (it may have been killed
+before it could). Backends whose stream can drop while the sandbox lives on (a
+``pods/exec`` cut by an idle timeout) reconnect to the same session that way.
 """
 
 from __future__ import annotations
@@ -188,6 +195,12 @@ def carry_over(
         else:
             del result[name]
     return result
+
+
+def format_state(cwd: str, env: Mapping[str, str]) -> bytes:
+    """The state as :data:`STATE_BODY` writes it (what :func:`parse_state` reads)."""
+    fields = [cwd, *(f"{name}={value}" for name, value in env.items()), ""]
+    return "\0".join(fields).encode("utf-8", "surrogateescape")
 
 
 def exit_code(status: int) -> int:
@@ -418,10 +431,14 @@ class Refused(Exception):
 
 
 class Executor:
-    def __init__(self, state_file: str) -> None:
+    def __init__(self, state_file: str, record_file: str | None = None) -> None:
         self.state_file = state_file
+        self.record_file = record_file
         self.cwd = os.getcwd()
         self.env = {k: v for k, v in os.environ.items() if k not in VOLATILE_VARIABLES}
+        self.recorded: bytes | None = None
+        self.recorded_tasks = ""
+        self.adopt()
         self.selector = selectors.DefaultSelector()
         self.requests = bytearray()
         self.body: Body | None = None
@@ -512,6 +529,72 @@ class Executor:
             for task in self.tasks.values():
                 self.update_reading(task)
 
+    # -- the session's record (see the module docstring) ------------------------------------
+
+    def adopt(self) -> None:
+        """Take over the cwd and variables a previous executor recorded, if any, and stop
+        the commands it left running."""
+        if self.record_file is None:
+            return
+        self.kill_leftovers()
+        try:
+            with open(self.record_file, "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            return
+        state = parse_state(raw)
+        if state is not None:
+            self.cwd, self.env = state
+            self.recorded = raw
+
+    def kill_leftovers(self) -> None:
+        """Kill the process groups of the commands a previous executor was running (each is
+        led by the command's bash while it runs, so a group whose leader is gone is left)."""
+        assert self.record_file is not None
+        try:
+            with open(self.record_file + ".tasks") as handle:
+                pids = [int(word) for word in handle.read().split()]
+        except (OSError, ValueError):
+            return
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    group = int(handle.read().rsplit(")", 1)[1].split()[2])
+            except (OSError, ValueError, IndexError):
+                continue
+            if group == pid:
+                with suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+
+    def record_tasks(self) -> None:
+        """Write the pids of the running commands beside the record."""
+        if self.record_file is None:
+            return
+        text = " ".join(str(t.process.pid) for t in self.tasks.values() if t.exit_status is None)
+        if text != self.recorded_tasks:
+            self.recorded_tasks = text
+            self.write_atomically(self.record_file + ".tasks", text.encode())
+
+    @staticmethod
+    def write_atomically(path: str, data: bytes) -> bool:
+        temporary = path + ".new"
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, path)
+        except OSError:
+            return False
+        return True
+
+    def record(self) -> None:
+        """Write the cwd and variables for a later executor, when they changed; a write that
+        fails only costs the adoption."""
+        if self.record_file is None:
+            return
+        raw = format_state(self.cwd, self.env)
+        if raw != self.recorded and self.write_atomically(self.record_file, raw):
+            self.recorded = raw
+
     def refuse(self, number: int, message: str) -> None:
         self.send(REFUSED, number, json.dumps({"message": message}).encode())
 
@@ -595,6 +678,7 @@ class Executor:
             for name in request.get("unset") or []:
                 self.env.pop(name, None)
             self.cwd = request.get("cwd") or self.cwd
+            self.record()
         elif op == "hello":
             beat = request.get("heartbeat")
             self.heartbeat = float(beat) if beat else None
@@ -712,6 +796,7 @@ class Executor:
                 script.close()
         task = Task(number, process, request.get("timeout"), overlay, session)
         self.tasks[number] = task
+        self.record_tasks()
         for pipe, kind in ((process.stdout, STDOUT), (process.stderr, STDERR)):
             assert pipe is not None
             fd = pipe.fileno()
@@ -821,6 +906,7 @@ class Executor:
             if pid:
                 task.process.returncode = status
                 task.exit_status = exit_code(status)
+                self.record_tasks()
                 task.drain_until = now + DRAIN_SECONDS
                 task.kill_at = None
                 if task.stdin is not None:
@@ -852,6 +938,7 @@ class Executor:
             if state is not None:
                 self.cwd, env = state
                 self.env = carry_over(self.env, task.overlay, env)
+                self.record()
         status = task.exit_status
         assert status is not None
         code = TIMEOUT_EXIT_CODE if task.timed_out else status
@@ -882,7 +969,7 @@ class Executor:
 
 def main() -> None:
     state_file = sys.argv[1] if len(sys.argv) > 1 else "/tmp/.stigmer-executor-state"
-    executor = Executor(state_file)
+    executor = Executor(state_file, sys.argv[2] if len(sys.argv) > 2 else None)
     try:
         executor.serve()
     except BrokenPipeError:  # the runner is gone

@@ -32,6 +32,12 @@ class BackendEntry:
 
 BACKENDS: dict[str, BackendEntry] = {
     "docker": BackendEntry("agent_runner.backends.docker", "DockerBackend", ("docker",)),
+    "kubernetes": BackendEntry(
+        "agent_runner.backends.kubernetes",
+        "KubernetesBackend",
+        ("kubernetes_asyncio",),
+        "kubernetes",
+    ),
 }
 assert set(BACKENDS) == set(SANDBOX_BACKENDS), "the settings and the registry disagree"
 

@@ -8,6 +8,7 @@ from agent_runner.config.sections import (
     SANDBOX_BACKENDS,
     AutoRule,
     AutoSettings,
+    KubernetesSettings,
     SandboxSettings,
 )
 from agent_runner.config.settings import (
@@ -32,6 +33,7 @@ __all__ = [
     "AutoRule",
     "AutoSettings",
     "ExecutionMode",
+    "KubernetesSettings",
     "Origin",
     "ResolvedSettings",
     "SandboxSettings",

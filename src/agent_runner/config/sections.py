@@ -12,16 +12,16 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from agent_runner.modes import ExecutionMode
 
 DEFAULT_SANDBOX_IMAGE = "ghcr.io/stigmer/agent-sandbox:latest"
 LOCAL_BUILD_TAG = "stigmer/agent-sandbox:local"
 MIB = 1024 * 1024
-SANDBOX_BACKENDS = ("docker",)
+SANDBOX_BACKENDS = ("docker", "kubernetes")
 """Names accepted by ``execution.sandbox.backend``; the registry maps each to its package."""
-SandboxBackendName = Literal["docker"]
+SandboxBackendName = Literal["docker", "kubernetes"]
 
 _DURATION = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
@@ -94,11 +94,110 @@ class AutoSettings(Section):
     """User rules, checked before the built-in ones (config file only)."""
 
 
+QUANTITY = r"^\d+(\.\d+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
+"""A Kubernetes resource quantity such as 500m, 2, 512Mi or 10Gi."""
+
+
+def _parse_mapping(value: Any) -> Any:
+    """Accept ``key=value,key2=value2`` (an environment variable or a flag) for a mapping."""
+    if not isinstance(value, str):
+        return value
+    pairs = [item.strip() for item in value.split(",") if item.strip()]
+    if any("=" not in pair for pair in pairs):
+        raise ValueError("expected key=value pairs separated by commas")
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+class Toleration(Section):
+    """A pod toleration; from text in the kubectl taint syntax ``key[=value]:Effect``."""
+
+    key: str | None = None
+    """The taint key (none: every taint, with operator Exists)."""
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    """The taint effect it tolerates (none: every effect)."""
+    toleration_seconds: int | None = Field(default=None, ge=0)
+    """With NoExecute: how long the pod stays once the taint appears."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        key, _, effect = value.partition(":")
+        key, equals, tolerated = key.partition("=")
+        found: dict[str, Any] = {"key": key.strip() or None}
+        found["operator"] = "Equal" if equals else "Exists"
+        if equals:
+            found["value"] = tolerated.strip()
+        if effect.strip():
+            found["effect"] = effect.strip()
+        return found
+
+
+class KubernetesSettings(Section):
+    """How Kubernetes sandboxes are made (``execution.sandbox.kubernetes.*``)."""
+
+    kubeconfig: Path | None = None
+    """Kubeconfig file; default: $KUBECONFIG, else ~/.kube/config."""
+    context: str | None = None
+    """Kubeconfig context to use; default: its current context."""
+    in_cluster: bool = False
+    """Use the pod's service account (the runner itself runs in the cluster)."""
+    namespace: str = Field(default="stigmer-sandboxes", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    """a namespace name: where sandbox pods, the runner's Lease and its NetworkPolicies live."""
+    image: str | None = None
+    """Image of the sandbox pods (it needs bash and python3); default: execution.sandbox_image."""
+    image_pull_secrets: list[str] = Field(default_factory=list)
+    """Secrets in the namespace the kubelet pulls the image with."""
+    service_account: str | None = None
+    """Service account of the pods (its token is never mounted); default: the namespace's."""
+    runtime_class: str | None = None
+    """RuntimeClass of the pods, such as gvisor or kata (stronger isolation than runc)."""
+    node_selector: Annotated[dict[str, str], BeforeValidator(_parse_mapping)] = Field(
+        default_factory=dict
+    )
+    """Node labels the pods must land on (key=value,...)."""
+    tolerations: list[Toleration] = Field(default_factory=list)
+    """Taints the pods tolerate (key[=value]:Effect,...)."""
+    cpu: str = Field(default="2", pattern=QUANTITY)
+    """a CPU quantity such as 500m or 2: the pod's request and limit."""
+    memory: str = Field(default="2Gi", pattern=QUANTITY)
+    """a memory quantity such as 512Mi or 2Gi: the pod's request and limit."""
+    ephemeral_storage: str = Field(default="8Gi", pattern=QUANTITY)
+    """a disk quantity such as 8Gi: the pod's local disk in all (its emptyDirs count)."""
+    workspace_size: str = Field(default="4Gi", pattern=QUANTITY)
+    """a disk quantity such as 4Gi: the size limit of /workspace."""
+    network: Literal["none", "egress-public", "unrestricted"] = "egress-public"
+    """none, egress-public (the internet, but no private, link-local or cluster address) or
+    unrestricted; the first two are NetworkPolicies, which need a CNI that enforces them."""
+    max_lifetime: Seconds = 6 * 3600.0
+    """Longest life of a pod, whoever is left to watch it (activeDeadlineSeconds)."""
+    pool_size: int = Field(default=0, ge=0, le=32)
+    """Warm pods kept ready so a new session does not wait for one (provisioner pod)."""
+    provisioner: Literal["pod", "agent-sandbox"] = "pod"
+    """pod (the runner makes plain pods) or agent-sandbox (SandboxClaims on warm_pool)."""
+    warm_pool: str | None = None
+    """The SandboxWarmPool sessions claim from (provisioner agent-sandbox)."""
+    user: str = Field(default="1000:1000", pattern=r"^[1-9]\d*(:\d+)?$")
+    """a numeric uid or uid:gid other than root (0): the user the pods run as."""
+    start_timeout: Seconds = 300.0
+    """How long a pod may take to start (schedule, pull, run) before the session fails."""
+    connect_timeout: Seconds = 30.0
+    """How long the exec stream's websocket upgrade may take."""
+    heartbeat: Seconds = 30.0
+    """Seconds between heartbeats on the exec stream (kubelets cut idle streams)."""
+    lease_duration: Seconds = 60.0
+    """The runner's Lease; its pods are removed once it goes unrenewed for twice that."""
+
+
 class SandboxSettings(Section):
     """Which backend runs sandboxes, and how Docker sandboxes are made."""
 
     backend: SandboxBackendName = "docker"
-    """Where SANDBOX runs: docker (default; Podman through its Docker-compatible socket)."""
+    """Where SANDBOX runs: docker (default; Podman through its Docker-compatible socket) or
+    kubernetes (one restricted pod per session, settings under execution.sandbox.kubernetes)."""
     network: Literal["bridge", "none", "host"] = "bridge"
     """Container network: bridge (default; package installs work), none, or host."""
     workspace: Literal["bind", "copy", "none"] = "bind"
@@ -121,3 +220,4 @@ class SandboxSettings(Section):
     files the sandbox writes stay yours."""
     pool_size: int = Field(default=0, ge=0, le=32)
     """Pre-started sandboxes kept warm so a new session does not wait for one."""
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)

@@ -11,18 +11,15 @@ This module answers *where* a sandbox lives (image, create, warm pool, remove); 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
-import tarfile
-import tempfile
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from agent_runner.backends.base import SandboxInfo, ShellSpec, ShellState
-from agent_runner.backends.channel import ExecutorChannel, Report
+from agent_runner.backends.channel import ExecutorChannel
 from agent_runner.backends.docker.engine import Engine, ImageGone
 from agent_runner.backends.docker.exec_shell import ExecShell
 from agent_runner.backends.docker.inventory import list_sandboxes, prune_orphans
@@ -39,6 +36,7 @@ from agent_runner.backends.docker.stream import engine_url_from_environment
 from agent_runner.backends.executor import PROTOCOL_VERSION
 from agent_runner.backends.executor_shell import ExecutorShell
 from agent_runner.backends.owner import Owner
+from agent_runner.backends.uploads import copy_directory
 from agent_runner.config import Settings
 from agent_runner.errors import SandboxUnavailable, SessionClosed, first_line
 from agent_runner.images import resolve_image
@@ -299,35 +297,7 @@ class DockerBackend:
 
         The executor unpacks it as the sandbox user, so the copy belongs to that user.
         """
-
-        def archive() -> IO[bytes]:
-            spool = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it
-            with tarfile.open(fileobj=spool, mode="w") as tar:
-                tar.add(workspace, arcname=".")
-            spool.seek(0)
-            return spool
-
-        spool = await self.engine.call(archive)
-        channel = sandbox.channel
-        number = channel.new_id()
-        report = Report()
-        channel.register(number, report)
-        try:
-            size = spool.seek(0, io.SEEK_END)
-            spool.seek(0)
-            await channel.send({"op": "put", "id": number, "path": WORKSPACE, "size": size})
-            while chunk := await self.engine.call(spool.read, 1 << 20):
-                await channel.write(chunk)
-            outcome = await report.done
-        except EOFError:
-            raise SandboxUnavailable(
-                f"the sandbox stopped while the workspace was copied in: {report.last_line()}"
-            ) from None
-        finally:
-            spool.close()
-            channel.forget(number)
-        if outcome["exit_code"] != 0:
-            raise SandboxUnavailable(f"could not copy the workspace in: {report.last_line()}")
+        await copy_directory(sandbox.channel, workspace, WORKSPACE)
 
     # -- inventory and removal ------------------------------------------------------------
 
