@@ -43,11 +43,7 @@ class Runner:
 
     async def start(self) -> None:
         """Prepare for the configured mode: with a warm pool, start filling it now."""
-        sandbox = self.settings.sandbox
-        pooled = sandbox.pool_size or (
-            sandbox.backend == "kubernetes" and sandbox.kubernetes.pool_size
-        )
-        if self.settings.mode is not ExecutionMode.LOCAL and pooled:
+        if self.settings.mode is not ExecutionMode.LOCAL and self.settings.sandbox.warm_pool_size:
             backend = await self.backend(ExecutionMode.SANDBOX)
             await backend.warm(os.getcwd())
 

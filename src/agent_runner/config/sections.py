@@ -221,3 +221,10 @@ class SandboxSettings(Section):
     pool_size: int = Field(default=0, ge=0, le=32)
     """Pre-started sandboxes kept warm so a new session does not wait for one."""
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+
+    @property
+    def warm_pool_size(self) -> int:
+        """How many sandboxes the chosen backend keeps warm: its own section's
+        ``pool_size`` where it has one, else this section's (Docker's)."""
+        section = getattr(self, self.backend, self)
+        return int(getattr(section, "pool_size", 0))
