@@ -28,8 +28,9 @@ from agent_runner.errors import AgentRunnerError, InvalidSetting, SandboxUnavail
 from agent_runner.output import OutputCollector
 from agent_runner.results import Stream
 
-KILL_GRACE_SECONDS = 5.0
-"""How long a killed command may take to report back before its sandbox is given up."""
+KILL_GRACE_SECONDS = 60.0
+"""How long a cancelled command may take to report back before its sandbox is given up:
+its output already on the way (pipes, the engine, a slow network) comes first."""
 UNRESPONSIVE_SECONDS = 10.0
 """Slack past a command's timeout before the sandbox counts as hung and is given up."""
 LOST = "the sandbox stopped unexpectedly (its memory limit, or it was removed)"
@@ -46,11 +47,12 @@ class _Waiter:
     """A session command's frames: output to the collector, the report to a future."""
 
     def __init__(self, collector: OutputCollector) -> None:
-        self.collector = collector
+        self.collector: OutputCollector | None = collector
         self.done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
 
     def output(self, kind: bytes, data: bytes) -> None:
-        self.collector.feed(_STREAMS[kind], data)
+        if self.collector is not None:  # none once the command was cancelled
+            self.collector.feed(_STREAMS[kind], data)
 
     def finished(self, report: dict[str, Any]) -> None:
         if not self.done.done():
@@ -84,6 +86,8 @@ class ExecutorShell:
         self._release = release
         self._broken: str | None = None
         self._closed = False
+        self._interrupted: asyncio.Task[None] | None = None
+        """A cancelled command whose end is still to be heard (the next request waits)."""
 
     @property
     def sandbox_id(self) -> str:
@@ -99,8 +103,17 @@ class ExecutorShell:
         if self._broken is not None:
             raise SandboxUnavailable(self._broken)
 
-    async def adjust(self, cwd: str | None, changes: Mapping[str, str | None]) -> None:
+    async def _ready(self) -> None:
+        """Usable, and done with a cancelled command (which must not be mistaken for the
+        next one, nor run beside it)."""
         self._check_usable()
+        if self._interrupted is not None:
+            await asyncio.shield(self._interrupted)
+            self._interrupted = None
+            self._check_usable()
+
+    async def adjust(self, cwd: str | None, changes: Mapping[str, str | None]) -> None:
+        await self._ready()
         request = {
             "op": "env",
             "set": {k: v for k, v in changes.items() if v is not None},
@@ -111,7 +124,7 @@ class ExecutorShell:
         self._state = self._state.adjusted(cwd, changes)
 
     async def run(self, request: CommandRequest, output: OutputCollector) -> CommandOutcome:
-        self._check_usable()
+        await self._ready()
         channel = self._channel
         number = channel.new_id()
         waiter = _Waiter(output)
@@ -157,31 +170,42 @@ class ExecutorShell:
                     self._give_up("the sandbox stopped responding and was given up")
                     raise SandboxUnavailable(self._broken or "") from None
         except asyncio.CancelledError:
-            await asyncio.shield(self._interrupt(number, waiter))
+            self._interrupt(number, waiter)
             raise
         except EOFError:
+            channel.forget(number)
             self._give_up(LOST)
             raise SandboxUnavailable(self._broken or "") from None
+        except BaseException:
+            channel.forget(number)
+            raise
         finally:
             output.clear_flow_control()
-            channel.forget(number)
+        channel.forget(number)
         self._state = ShellState(report["cwd"], report["env"])
         return outcome_of(report)
 
-    async def _interrupt(self, number: int, waiter: _Waiter) -> None:
-        """Kill the cancelled command and wait for its report, or give the sandbox up."""
+    def _interrupt(self, number: int, waiter: _Waiter) -> None:
+        """Kill the cancelled command now (the caller's cancellation is not held up), drop
+        what it still writes, and hear its end in the background; the next request waits
+        for that, and a sandbox that never reports it is given up."""
+        waiter.collector = None
+        self._channel.post({"op": "kill", "id": number, "signal": "KILL", "drop_output": True})
+        self._interrupted = asyncio.ensure_future(self._settle(number, waiter))
+
+    async def _settle(self, number: int, waiter: _Waiter) -> None:
         try:
-            kill = {"op": "kill", "id": number, "signal": "KILL", "drop_output": True}
-            await self._channel.send(kill)
             await asyncio.wait_for(asyncio.shield(waiter.done), KILL_GRACE_SECONDS)
         except (TimeoutError, EOFError, OSError):
             self._give_up("the sandbox did not stop a cancelled command and was given up")
         except AgentRunnerError:
             pass  # refused: it had already finished
+        finally:
+            self._channel.forget(number)
 
     async def start(self, request: ProcessRequest, events: ProcessEvents) -> ExecutorProcess:
         """Start a process beside the session's commands (its ``cd`` does not leak)."""
-        self._check_usable()
+        await self._ready()
         channel = self._channel
         number = channel.new_id()
         process = ExecutorProcess(channel, number, events)
@@ -213,6 +237,9 @@ class ExecutorShell:
         if self._closed:
             return
         self._closed = True
+        if self._interrupted is not None:
+            self._interrupted.cancel()  # the sandbox goes, and the command with it
+            await asyncio.gather(self._interrupted, return_exceptions=True)
         if self._broken is None:
             self._release()
 
