@@ -79,6 +79,9 @@ class SandboxSettings(Section):
     """How the workspace reaches /workspace: bind-mounted, copied in once, or not at all."""
     ca_bundle: Path | None = None
     """Host CA bundle to trust inside the sandbox (TLS-inspecting proxies)."""
+    registry_timeout: Seconds = 20.0
+    """How long a pull waits for the registry's first answer before it counts as unreachable
+    (once the registry answers, a download may pause for up to 2 minutes)."""
     env_passthrough: list[str] = Field(default_factory=list)
     """Host environment variables passed into the sandbox; no others are."""
     memory: str = Field(default="2g", pattern=r"^\d+[bkmg]?$")

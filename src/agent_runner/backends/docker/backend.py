@@ -5,7 +5,8 @@ attached through the Engine API, so a command costs one round trip on an open st
 instead of a ``docker exec``. Hanging up the stream ends the executor and with it the
 container (``--init`` plus auto-remove), which is also what happens when a runner dies.
 This module answers *where* a sandbox lives (image, create, warm pool, remove); the shells
-(:mod:`.shell`, :mod:`.exec_shell`) answer *how* commands run in it.
+(:mod:`.shell`, :mod:`.exec_shell`) answer *how* commands run in it; images are
+:mod:`.images`'s.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from agent_runner.backends.base import SandboxInfo, ShellSpec, ShellState
 from agent_runner.backends.channel import ExecutorChannel, Report
 from agent_runner.backends.docker.engine import Engine
 from agent_runner.backends.docker.exec_shell import ExecShell
+from agent_runner.backends.docker.images import DockerImages
 from agent_runner.backends.docker.inventory import list_sandboxes, prune_orphans
 from agent_runner.backends.docker.sandbox import Sandbox
 from agent_runner.backends.docker.spec import NO_BASH, NO_PYTHON, WORKSPACE, plan_container
@@ -33,7 +35,6 @@ from agent_runner.backends.executor_shell import ExecutorShell
 from agent_runner.backends.owner import Owner
 from agent_runner.config import Settings
 from agent_runner.errors import SandboxUnavailable, SessionClosed, first_line
-from agent_runner.images import resolve_image
 
 logger = logging.getLogger("agent_runner")
 
@@ -46,10 +47,9 @@ class DockerBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = Engine(cleanup=settings.cleanup)
+        self.images = DockerImages(self.engine, settings)
         self._owner = Owner.current()
         self._swept = False
-        self._image: str | None = None
-        self._image_lock = asyncio.Lock()
         self._pools: dict[str | None, list[Sandbox]] = {}
         self._filling: dict[str | None, asyncio.Task[None]] = {}
         self._slow_path_noted = False
@@ -65,30 +65,18 @@ class DockerBackend:
 
     async def ensure_image(self) -> str:
         """The image sandboxes start from, made present (see :mod:`agent_runner.images`)."""
-        if self._image is None:
-            api = await self.api()
-            async with self._image_lock:
-                if self._image is None:
-                    self._image = await self.engine.call(
-                        resolve_image, api, self.engine.errors, self.settings
-                    )
-        return self._image
+        await self.api()
+        return (await self.images.resolve()).image
 
     # -- shells -------------------------------------------------------------------------
 
     async def open_shell(self, spec: ShellSpec) -> ExecutorShell | ExecShell:
         if self._closed:
             raise SessionClosed("the Docker backend is closed")
-        await self.ensure_image()
         workspace = self._workspace(spec.cwd)
-        key = self._pool_key(workspace)
-        pool = self._pools.get(key)
-        sandbox = pool.pop() if pool else None
-        if sandbox is None:
-            sandbox = await self._start_whole(spec.execution_id, workspace, pooled=False)
-        self._refill(key, workspace)
+        sandbox, image = await self._take(spec, workspace)
         if not sandbox.has_executor:
-            return self._slow_shell(sandbox, spec)
+            return self._slow_shell(sandbox, spec, image)
         try:
             if spec.env or spec.unset:
                 request = {"op": "env", "set": dict(spec.env), "unset": sorted(spec.unset)}
@@ -106,11 +94,23 @@ class DockerBackend:
             release=lambda: self.engine.discard(sandbox),
         )
 
-    def _slow_shell(self, sandbox: Sandbox, spec: ShellSpec) -> ExecShell:
+    async def _take(self, spec: ShellSpec, workspace: Path | None) -> tuple[Sandbox, str]:
+        """A started sandbox for a new session, and its image: from the warm pool when one
+        waits there."""
+        image = await self.ensure_image()
+        key = self._pool_key(workspace)
+        pool = self._pools.get(key)
+        sandbox = pool.pop() if pool else None
+        if sandbox is None:
+            sandbox = await self._start_whole(spec.execution_id, workspace, image, pooled=False)
+        self._refill(key, workspace)
+        return sandbox, image
+
+    def _slow_shell(self, sandbox: Sandbox, spec: ShellSpec, image: str) -> ExecShell:
         if self.settings.sandbox.workspace == "copy":
             self.engine.discard(sandbox)
             raise SandboxUnavailable(
-                f"image {self._image} has no python3, which the copy workspace "
+                f"image {image} has no python3, which the copy workspace "
                 "needs; use workspace bind or none, or an image with python3"
             )
         if not self._slow_path_noted:
@@ -118,7 +118,7 @@ class DockerBackend:
             logger.warning(
                 "image %s has no python3: each command runs through its own docker exec "
                 "(tens of ms each instead of a few); add python3 to the image for the fast path",
-                self._image,
+                image,
             )
         return ExecShell(self.engine, sandbox, spec.env)
 
@@ -150,8 +150,9 @@ class DockerBackend:
 
         async def fill() -> None:
             pool = self._pools.setdefault(key, [])
+            image = await self.ensure_image()
             while not self._closed and len(pool) < wanted:
-                sandbox = await self._start_whole("pool", workspace, pooled=True)
+                sandbox = await self._start_whole("pool", workspace, image, pooled=True)
                 if self._closed:
                     self.engine.discard(sandbox)
                     return
@@ -160,13 +161,13 @@ class DockerBackend:
         self._filling[key] = self.engine.spawn(fill())
 
     async def _start_whole(
-        self, execution_id: str, workspace: Path | None, *, pooled: bool
+        self, execution_id: str, workspace: Path | None, image: str, *, pooled: bool
     ) -> Sandbox:
         """Start a sandbox even if the caller is cancelled meanwhile, then remove it.
 
         An engine call abandoned half-way would leave a container nobody knows the id of.
         """
-        task = asyncio.ensure_future(self._start(execution_id, workspace, pooled=pooled))
+        task = asyncio.ensure_future(self._start(execution_id, workspace, image, pooled=pooled))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -174,11 +175,13 @@ class DockerBackend:
                 self.engine.discard(await task)
             raise
 
-    async def _start(self, execution_id: str, workspace: Path | None, *, pooled: bool) -> Sandbox:
+    async def _start(
+        self, execution_id: str, workspace: Path | None, image: str, *, pooled: bool
+    ) -> Sandbox:
         api = await self.api()
         plan = plan_container(
             self.settings,
-            image=await self.ensure_image(),
+            image=image,
             execution_id=execution_id,
             workspace=workspace,
             owner=self._owner,
@@ -197,7 +200,7 @@ class DockerBackend:
         try:
             channel = await self._attach(container_id)
             await self.engine.call(api.start, container_id)
-            has_executor = await self._handshake(channel)
+            has_executor = await self._handshake(channel, image)
         except BaseException as error:
             self.engine.remove_later(container_id)
             if isinstance(error, errors.APIError):
@@ -213,24 +216,24 @@ class DockerBackend:
         channel.attach(await self.engine.open_stream(path, None, channel))
         return channel
 
-    async def _handshake(self, channel: ExecutorChannel) -> bool:
+    async def _handshake(self, channel: ExecutorChannel, image: str) -> bool:
         """Whether the executor runs (else the image lacks python3 and a sleeper holds on)."""
         try:
             opening = await asyncio.wait_for(channel.opening(), 60)
         except (EOFError, TimeoutError):
             detail = channel.last_diagnostic()
             raise SandboxUnavailable(
-                f"sandbox from {self._image} did not start its executor"
+                f"sandbox from {image} did not start its executor"
                 + (f": {detail}" if detail else "")
             ) from None
         if opening == NO_BASH:
-            raise SandboxUnavailable(f"image {self._image} has no bash; sandbox images need bash")
+            raise SandboxUnavailable(f"image {image} has no bash; sandbox images need bash")
         if opening == NO_PYTHON:
             return False
         version = (channel.hello or {}).get("version")
         if version != PROTOCOL_VERSION:
             raise SandboxUnavailable(
-                f"the executor in {self._image} speaks protocol {version}, this runner "
+                f"the executor in {image} speaks protocol {version}, this runner "
                 f"{PROTOCOL_VERSION}: its python3 runs a different executor"
             )
         return True
