@@ -2,8 +2,8 @@
 
 Every error the runner raises on purpose derives from :class:`AgentRunnerError` and carries
 one line that says what went wrong and what to do; the CLI prints that line and exits 2.
-Some carry a few lines of evidence below it (``details``: a failed build's last lines),
-never a whole log. Anything else reaching the CLI is a bug.
+Some carry a few lines of evidence below it (``details``: pip's last lines for a failed
+install), never a whole log. Anything else reaching the CLI is a bug.
 """
 
 from __future__ import annotations
@@ -59,6 +59,11 @@ class PullFailed(ImageNotFound):
         super().__init__(message)
         self.kind = kind
         """``not-found``, ``unauthorized``, ``denied``, ``unreachable`` or ``failed``."""
+
+
+class RequirementsError(AgentRunnerError):
+    """A custom requirements file cannot be used: missing, not one pip takes, or its install
+    failed; the message names the file."""
 
 
 class MissingExtra(AgentRunnerError):

@@ -7,12 +7,16 @@ Docker backend runs on its engine's threads:
   (:mod:`.memory`, in the cache directory of :mod:`.cache`);
 - :mod:`.registry`: a pull with the user's credentials, bounded waiting, and one line for
   each kind of refusal;
+- :mod:`.layers`: custom requirements as a content-hashed layer on the sandbox image;
 - :mod:`.tiers`: the project's own tiers from ``sandbox/``; :mod:`.build`: any build's
   stream, its current step and last lines, and cleaning up after a failed one;
+- :mod:`.inventory`: ``ls`` and ``prune``;
 - :mod:`.progress`: the events all of them report (the CLI renders them).
 """
 
 from agent_runner.images.client import Client
+from agent_runner.images.inventory import ImageInfo, Pruned, list_images, prune_layers
+from agent_runner.images.layers import LAYER_REPOSITORY, Layer, ensure_layer, layer_key
 from agent_runner.images.memory import PullMemory
 from agent_runner.images.progress import (
     BuildFinished,
@@ -32,6 +36,7 @@ from agent_runner.images.tiers import BASE_IMAGE_VARIABLE, OFFLINE_BASE, TIERS, 
 
 __all__ = [
     "BASE_IMAGE_VARIABLE",
+    "LAYER_REPOSITORY",
     "OFFLINE_BASE",
     "TIERS",
     "BuildFinished",
@@ -39,9 +44,12 @@ __all__ = [
     "BuildStarted",
     "BuildStep",
     "Client",
+    "ImageInfo",
+    "Layer",
     "LayerProgress",
     "ProgressCallback",
     "ProgressEvent",
+    "Pruned",
     "PullFinished",
     "PullMemory",
     "PullStarted",
@@ -50,5 +58,9 @@ __all__ = [
     "Step",
     "build_tier",
     "ensure_image",
+    "ensure_layer",
+    "layer_key",
+    "list_images",
+    "prune_layers",
     "pull_image",
 ]

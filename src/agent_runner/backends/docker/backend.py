@@ -5,8 +5,9 @@ attached through the Engine API, so a command costs one round trip on an open st
 instead of a ``docker exec``. Hanging up the stream ends the executor and with it the
 container (``--init`` plus auto-remove), which is also what happens when a runner dies.
 This module answers *where* a sandbox lives (image, create, warm pool, remove); the shells
-(:mod:`.shell`, :mod:`.exec_shell`) answer *how* commands run in it; images are
-:mod:`.images`'s.
+(:mod:`.shell`, :mod:`.exec_shell`) answer *how* commands run in it. Images, custom
+requirements layers included, are :mod:`.images`'s; a session with requirements gets a
+sandbox of its own on its layer, never one from the warm pool (those run the base image).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class DockerBackend:
     """Creates, pools, and removes sandbox containers for one set of settings."""
 
     name = "docker"
+    supports_requirements = True
+    """Sessions may ask for custom requirements (``ShellSpec.requirements``): see :mod:`.images`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -95,9 +98,13 @@ class DockerBackend:
         )
 
     async def _take(self, spec: ShellSpec, workspace: Path | None) -> tuple[Sandbox, str]:
-        """A started sandbox for a new session, and its image: from the warm pool when one
-        waits there."""
+        """A started sandbox for a new session, and its image: on the session's layer when it
+        has requirements (never from the pool, whose sandboxes run the base image), else from
+        the warm pool when one waits there."""
         image = await self.ensure_image()
+        if spec.requirements is not None:
+            image = (await self.images.layer(spec.requirements)).image
+            return await self._start_whole(spec.execution_id, workspace, image, pooled=False), image
         key = self._pool_key(workspace)
         pool = self._pools.get(key)
         sandbox = pool.pop() if pool else None

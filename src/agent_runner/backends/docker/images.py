@@ -2,8 +2,10 @@
 
 The image functions are plain blocking code; this runs them off the event loop
 (``Engine.call``) and keeps what a backend holds between sessions: the resolved image
-(one resolution per backend, so a failed pull is asked about once). ``agent-runner
-image`` uses the same object.
+(one resolution per backend, so a failed pull is asked about once) and the layer builds
+in flight, so sessions of this backend that need the same layer at the same time await
+one build (other runners wait on the layer's lock file instead). ``agent-runner image``
+uses the same object.
 """
 
 from __future__ import annotations
@@ -14,13 +16,20 @@ from agent_runner.backends.docker.engine import Engine
 from agent_runner.config import Settings
 from agent_runner.images import (
     Client,
+    ImageInfo,
+    Layer,
     ProgressCallback,
+    Pruned,
     Reporter,
     Resolution,
     build_tier,
     ensure_image,
+    ensure_layer,
+    list_images,
+    prune_layers,
     pull_image,
 )
+from agent_runner.requirements import Requirements
 
 
 class DockerImages:
@@ -31,6 +40,7 @@ class DockerImages:
         self.settings = settings
         self._resolution: Resolution | None = None
         self._lock = asyncio.Lock()
+        self._building: dict[str, asyncio.Future[Layer]] = {}
 
     async def client(self) -> Client:
         return Client(await self.engine.api(), self.engine.errors)
@@ -51,6 +61,35 @@ class DockerImages:
                     )
         return self._resolution
 
+    async def layer(
+        self,
+        requirements: Requirements,
+        *,
+        base: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Layer:
+        """The sandbox image (or ``base``) with ``requirements`` installed, built on first use."""
+        base = base or (await self.resolve(on_progress=on_progress)).image
+        key = f"{base}\0{requirements.sha256}"
+        building = self._building.get(key)
+        if building is None:
+            client = await self.client()
+            building = asyncio.ensure_future(
+                self.engine.call(
+                    ensure_layer, client, self.settings, base, requirements, Reporter(on_progress)
+                )
+            )
+            self._building[key] = building
+
+            def done(finished: asyncio.Future[Layer]) -> None:
+                self._building.pop(key, None)
+                if not finished.cancelled():
+                    finished.exception()  # each awaiter gets it; nobody awaiting is fine
+
+            building.add_done_callback(done)
+        # A session that gives up waiting must not cancel the build the others wait for.
+        return await asyncio.shield(building)
+
     async def pull(self, image: str, *, on_progress: ProgressCallback | None = None) -> Resolution:
         client = await self.client()
         return await self.engine.call(
@@ -61,4 +100,13 @@ class DockerImages:
         client = await self.client()
         return await self.engine.call(
             build_tier, client, self.settings, Reporter(on_progress), tier
+        )
+
+    async def inventory(self) -> list[ImageInfo]:
+        return await self.engine.call(list_images, await self.client(), self.settings)
+
+    async def prune(self, *, everything: bool = False, dry_run: bool = False) -> list[Pruned]:
+        client = await self.client()
+        return await self.engine.call(
+            prune_layers, client, self.settings, everything=everything, dry_run=dry_run
         )
