@@ -10,10 +10,11 @@ Docker backend runs on its engine's threads:
 - :mod:`.layers`: custom requirements as a content-hashed layer on the sandbox image;
 - :mod:`.tiers`: the project's own tiers from ``sandbox/``; :mod:`.build`: any build's
   stream, its current step and last lines, and cleaning up after a failed one;
-- :mod:`.inventory`: ``ls`` and ``prune``;
+- :mod:`.check`: the image contract as a checklist; :mod:`.inventory`: ``ls`` and ``prune``;
 - :mod:`.progress`: the events all of them report (the CLI renders them).
 """
 
+from agent_runner.images.check import Checklist, Item
 from agent_runner.images.client import Client
 from agent_runner.images.inventory import ImageInfo, Pruned, list_images, prune_layers
 from agent_runner.images.layers import LAYER_REPOSITORY, Layer, ensure_layer, layer_key
@@ -43,8 +44,10 @@ __all__ = [
     "BuildOutput",
     "BuildStarted",
     "BuildStep",
+    "Checklist",
     "Client",
     "ImageInfo",
+    "Item",
     "Layer",
     "LayerProgress",
     "ProgressCallback",

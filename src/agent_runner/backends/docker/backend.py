@@ -23,19 +23,24 @@ from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
-from agent_runner.backends.base import SandboxInfo, ShellSpec, ShellState
+from agent_runner.backends.base import CommandRequest, SandboxInfo, ShellSpec, ShellState
 from agent_runner.backends.channel import ExecutorChannel, Report
 from agent_runner.backends.docker.engine import Engine
 from agent_runner.backends.docker.exec_shell import ExecShell
 from agent_runner.backends.docker.images import DockerImages
 from agent_runner.backends.docker.inventory import list_sandboxes, prune_orphans
+from agent_runner.backends.docker.probe import contract, probe_settings
 from agent_runner.backends.docker.sandbox import Sandbox
 from agent_runner.backends.docker.spec import NO_BASH, NO_PYTHON, WORKSPACE, plan_container
 from agent_runner.backends.executor import PROTOCOL_VERSION
 from agent_runner.backends.executor_shell import ExecutorShell
 from agent_runner.backends.owner import Owner
 from agent_runner.config import Settings
-from agent_runner.errors import SandboxUnavailable, SessionClosed, first_line
+from agent_runner.errors import AgentRunnerError, SandboxUnavailable, SessionClosed, first_line
+from agent_runner.images import Checklist
+from agent_runner.images.check import runner_item
+from agent_runner.output import OutputCollector
+from agent_runner.results import Stream
 
 logger = logging.getLogger("agent_runner")
 
@@ -281,6 +286,31 @@ class DockerBackend:
             raise SandboxUnavailable(f"could not copy the workspace in: {report.last_line()}")
 
     # -- inventory and removal ------------------------------------------------------------
+
+    async def check_image(self, image: str, tier: str | None = None) -> Checklist:
+        """``agent-runner image check``: the contract's items (:mod:`.probe`), then one real
+        command in a sandbox of ``image``, the way a session would run it."""
+        found, tier, items = await contract(self.engine, self.settings, image, tier)
+        checked = DockerBackend(probe_settings(self.settings, image))
+        code: int | None = None
+        fast = False
+        output = OutputCollector(4096)
+        try:
+            shell = await checked.open_shell(ShellSpec("image-check", checked.settings))
+            fast = isinstance(shell, ExecutorShell)
+            try:
+                code = (await shell.run(CommandRequest("echo stigmer-check", 60), output)).exit_code
+            finally:
+                await shell.close()
+        except AgentRunnerError as error:  # the checklist reports it
+            detail = error.message
+        else:
+            detail = output.text(Stream.STDERR).strip() or f"exit status {code}"
+        finally:
+            await output.close()
+            await checked.close()
+        items.append(runner_item(code, detail, fast))
+        return Checklist(image, found["Id"], int(found.get("Size") or 0), tier, tuple(items))
 
     async def sandboxes(self) -> list[SandboxInfo]:
         return await list_sandboxes(self.engine)
