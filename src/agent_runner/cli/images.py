@@ -185,7 +185,8 @@ def _notes(image: ImageInfo, placed: bool) -> list[str]:
     if image.requirements:
         notes.append(f"from {image.requirements}")
     if image.kind == "layer" and not placed:
-        notes.append(f"base {short_id(image.base or '?')} is gone")
+        base = f"{image.base_reference} ({short_id(image.base or '?')})"
+        notes.append(f"on {base}" if image.base_present else f"its base {base} is gone")
     if image.stale:
         notes.append(f"stale: {image.stale}")
     if image.used_by:

@@ -189,7 +189,7 @@ def _tool(probe: Probe, shell: str, name: str, command: str) -> Item:
 
 def _first(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return lines[0][:100] if lines else "(no output)"
+    return lines[0][:100].rstrip() if lines else "(no output)"
 
 
 def _last(output: str) -> str:

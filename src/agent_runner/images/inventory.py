@@ -51,10 +51,16 @@ class ImageInfo:
     stale: str | None = None
     """Why a layer is no longer what any sandbox would ask for."""
     configured: bool = False
+    base_present: bool = True
+    """A layer's base is still on the engine (it may be an image of someone else's)."""
 
     @property
     def base(self) -> str | None:
         return self.labels.get(BASE_LABEL)
+
+    @property
+    def base_reference(self) -> str | None:
+        return self.labels.get(BASE_REFERENCE_LABEL)
 
     @property
     def requirements(self) -> str | None:
@@ -93,6 +99,7 @@ def list_images(client: Client, settings: Settings) -> list[ImageInfo]:
                 used_by=tuple(users.get(image_id, ())),
                 stale=_staleness(client, settings, labels) if layer else None,
                 configured=image_id == configured,
+                base_present=not layer or client.present(labels.get(BASE_LABEL, "")),
             )
         )
     return _ordered(found)
