@@ -87,3 +87,21 @@ def test_the_library_logs_nothing_to_the_root_logger_while_shown(caplog):
     with caplog.at_level(logging.DEBUG):
         shown(PULL)
     assert not [r for r in caplog.records if r.name == "agent_runner.images"]
+
+
+def test_on_a_terminal_rich_draws_the_same_events_and_leaves_the_summary_lines():
+    import logging as logging_module
+
+    from agent_runner.cli.progress import ProgressView
+
+    out = io.StringIO()
+    view = ProgressView(out, live=True, steps=True, quiet=False)
+    for event in [*PULL, *BUILD]:
+        record = logging_module.LogRecord("agent_runner.images", event.level, "", 0, "", (), None)
+        record.progress = event
+        view.emit(record)
+    view.close()
+    assert view.live is not None
+    assert view.live.sizes == {}  # a new display per pull or build, its bars gone with it
+    assert "agent-runner: building l:1: req.txt on base" in out.getvalue()
+    assert out.getvalue().rstrip().endswith("agent-runner: built l:1")

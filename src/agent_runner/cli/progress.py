@@ -101,6 +101,7 @@ class _Live:
         self.console = Console(file=stream)
         self.progress: Progress | None = None
         self.tasks: dict[str, TaskID] = {}
+        self.sizes: dict[str, int] = {}
 
     @property
     def active(self) -> bool:
@@ -126,20 +127,24 @@ class _Live:
             progress.update(self.tasks["build"], description=_clip(event.step, 70))
         elif isinstance(event, BuildOutput) and "build" in self.tasks:
             progress.update(self.tasks["build"], line=_clip(event.line, 60))
-        elif isinstance(event, PullFinished | BuildFinished):
+        elif isinstance(event, PullFinished):
+            self.stop()  # the library's own step says "pulled"
+        elif isinstance(event, BuildFinished):
             self.stop()
             if event.ok:
-                verb = "pulled" if isinstance(event, PullFinished) else "built"
-                self.print(f"agent-runner: {verb} {event.image}")
+                self.print(f"agent-runner: built {event.image}")
 
     def _layer(self, progress: Progress, event: LayerProgress) -> None:
+        """A bar per layer: its download (then extraction) size, full once it is done."""
         done = event.status in ("Pull complete", "Already exists", "Download complete")
+        if event.total:
+            self.sizes[event.layer] = event.total
+        total = self.sizes.get(event.layer) or (1 if done else None)
         task = self.tasks.get(event.layer)
         if task is None:
-            task = progress.add_task(event.layer, total=event.total or None)
+            task = progress.add_task(event.layer, total=total)
             self.tasks[event.layer] = task
-        total = event.total or (1 if done else None)
-        completed = event.current if event.current is not None else (total if done else 0)
+        completed = total if done else event.current
         progress.update(
             task, description=f"{event.layer} {event.status}", total=total, completed=completed or 0
         )
@@ -162,7 +167,7 @@ class _Live:
             columns += [TimeElapsedColumn(), TextColumn("[dim]{task.fields[line]}")]
         progress = Progress(*columns, console=self.console, transient=True)
         progress.start()
-        self.tasks = {}
+        self.tasks, self.sizes = {}, {}
         return progress
 
     def stop(self) -> None:
