@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 LOGGER = logging.getLogger("agent_runner.images")
 
@@ -33,17 +34,22 @@ class Step:
 
 
 @dataclass(frozen=True)
-class PullStarted:
-    image: str
+class _Detail:
+    """News only a live view needs: logged at DEBUG."""
 
-    level = logging.DEBUG
+    level: ClassVar[int] = logging.DEBUG
+
+
+@dataclass(frozen=True)
+class PullStarted(_Detail):
+    image: str
 
     def text(self) -> str:
         return f"pull {self.image}: started"
 
 
 @dataclass(frozen=True)
-class LayerProgress:
+class LayerProgress(_Detail):
     """One message of a pull about one layer (the engine's ``status`` for it)."""
 
     image: str
@@ -53,19 +59,15 @@ class LayerProgress:
     current: int | None = None
     total: int | None = None
 
-    level = logging.DEBUG
-
     def text(self) -> str:
         amount = f" {self.current}/{self.total}" if self.total else ""
         return f"pull {self.image}: layer {self.layer}: {self.status}{amount}"
 
 
 @dataclass(frozen=True)
-class PullFinished:
+class PullFinished(_Detail):
     image: str
     ok: bool
-
-    level = logging.DEBUG
 
     def text(self) -> str:
         return f"pull {self.image}: {'done' if self.ok else 'failed'}"
@@ -76,45 +78,39 @@ class BuildStarted:
     image: str
     """The tag being built."""
     what: str
-    """Why, for a person: ``the layer for /src/req.txt on stigmer/agent-sandbox:local``."""
+    """What from, for a person: ``/src/req.txt on stigmer/agent-sandbox:local``."""
 
-    level = logging.INFO
+    level: ClassVar[int] = logging.INFO
 
     def text(self) -> str:
         return f"building {self.image}: {self.what}"
 
 
 @dataclass(frozen=True)
-class BuildStep:
+class BuildStep(_Detail):
     image: str
     step: str
     """The builder's own line: ``Step 3/5 : RUN python3 -m pip install ...``."""
-
-    level = logging.DEBUG
 
     def text(self) -> str:
         return f"build {self.image}: {self.step}"
 
 
 @dataclass(frozen=True)
-class BuildOutput:
+class BuildOutput(_Detail):
     """A line the current step printed (pip's, apt's)."""
 
     image: str
     line: str
-
-    level = logging.DEBUG
 
     def text(self) -> str:
         return f"build {self.image}: {self.line}"
 
 
 @dataclass(frozen=True)
-class BuildFinished:
+class BuildFinished(_Detail):
     image: str
     ok: bool
-
-    level = logging.DEBUG
 
     def text(self) -> str:
         return f"build {self.image}: {'done' if self.ok else 'failed'}"
