@@ -62,23 +62,27 @@ def sandbox_image(docker_api) -> str:
 BASIC_TAG = "stigmer/agent-sandbox:test"
 
 
+def build_or_fail(api, what: str, **options) -> None:
+    """``api.build(**options)``, failing the test with the build's last output if it fails."""
+    log = []
+    for event in api.build(rm=True, forcerm=True, decode=True, **options):
+        log.append(event.get("stream") or event.get("error") or "")
+        if "error" in event:
+            pytest.fail(f"{what} does not build: {''.join(log)[-2000:]}")
+
+
 @pytest.fixture(scope="session")
 def basic_image(docker_api, sandbox_image) -> str:
     """The basic tier, built on the offline base as CI and a machine without registry access
     must (the layers of an earlier build are reused, so this is quick after the first)."""
-    log = []
-    for event in docker_api.build(
+    build_or_fail(
+        docker_api,
+        "Dockerfile.sandbox.basic",
         path=str(ROOT / "sandbox"),
         dockerfile="Dockerfile.sandbox.basic",
         tag=BASIC_TAG,
         buildargs={"BASE_IMAGE": sandbox_image},
-        rm=True,
-        forcerm=True,
-        decode=True,
-    ):
-        log.append(event.get("stream") or event.get("error") or "")
-        if "error" in event:
-            pytest.fail(f"Dockerfile.sandbox.basic does not build: {''.join(log)[-2000:]}")
+    )
     return BASIC_TAG
 
 
@@ -139,10 +143,7 @@ def image_without_python(docker_api, sandbox_image) -> str:
 
     tag = "stigmer/test-no-python:local"
     dockerfile = f"FROM {sandbox_image}\nUSER root\nRUN rm -f /usr/bin/python3*\n"
-    for _ in docker_api.build(
-        fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, decode=True
-    ):
-        pass
+    build_or_fail(docker_api, tag, fileobj=io.BytesIO(dockerfile.encode()), tag=tag)
     return tag
 
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from agent_runner.images import BASE_IMAGE_VARIABLE, OFFLINE_BASE
-from tests.conftest import cli_environment, run_cli, sandbox_workspace
+from tests.conftest import build_or_fail, cli_environment, run_cli, sandbox_workspace
 from tests.registry import push, remove_images
 
 pytestmark = pytest.mark.docker
@@ -73,8 +73,9 @@ def test_image_check_fails_without_bash_and_warns_without_python(
 
     tag = "stigmer/test-no-bash:local"
     dockerfile = f"FROM {sandbox_image}\nUSER root\nRUN rm -f /bin/bash /usr/bin/bash\n"
-    for event in docker_api.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, decode=True):
-        assert "error" not in event, event
+    build_or_fail(
+        docker_api, "an image without bash", fileobj=io.BytesIO(dockerfile.encode()), tag=tag
+    )
     try:
         broken = run_cli("image", "check", tag, env=env, timeout=300)
         assert broken.returncode == 1, broken.stdout + broken.stderr

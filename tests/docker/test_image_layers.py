@@ -17,7 +17,7 @@ from agent_runner import ExecutionMode, Runner, Settings
 from agent_runner.errors import RequirementsError
 from agent_runner.images import BuildStarted, Client, prune_layers
 from agent_runner.images.layers import BASE_LABEL
-from tests.conftest import sandbox_workspace
+from tests.conftest import build_or_fail, sandbox_workspace
 from tests.registry import remove_images
 
 pytestmark = pytest.mark.docker
@@ -32,8 +32,7 @@ def layer_base(docker_api, basic_image) -> Iterator[str]:
 
     tag = f"stigmer/test-layer-base:{uuid.uuid4().hex[:12]}"
     dockerfile = f"FROM {basic_image}\nLABEL stigmer.test.run={tag.split(':')[1]}\n"
-    for event in docker_api.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, decode=True):
-        assert "error" not in event, event
+    build_or_fail(docker_api, "the layers' base", fileobj=io.BytesIO(dockerfile.encode()), tag=tag)
     base_id = docker_api.inspect_image(tag)["Id"]
     yield tag
     for image in docker_api.images(filters={"label": f"{BASE_LABEL}={base_id}"}):
