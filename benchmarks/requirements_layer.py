@@ -10,7 +10,8 @@ comment that makes its bytes, and so the layer, new), then times in one process 
 - ``plain``: the same command without requirements, on the base image: the floor.
 
 Every call is a fresh ``execute_command`` (a new Runner, as each ``agent-runner exec``
-is), so the three differ only in the layer. The round's layer is removed afterwards.
+is), so the three differ only in the layer. The round's layer is removed afterwards
+(only the layers built for this run's own file are ever removed).
 
     .venv/bin/python benchmarks/requirements_layer.py --image stigmer/agent-sandbox:local
 """
@@ -42,12 +43,12 @@ async def timed(settings: Settings, cwd: Path, requirements: Path | None) -> flo
     return elapsed
 
 
-def remove_layers(image: str) -> None:
+def remove_layers(requirements: Path) -> None:
+    """Remove the layers built for ``requirements`` (this run's own file), and no other."""
     import docker
 
     api = docker.APIClient(version="auto")
-    base = api.inspect_image(image)["Id"]
-    for found in api.images(filters={"label": f"stigmer.layer.base={base}"}):
+    for found in api.images(filters={"label": f"stigmer.layer.requirements={requirements}"}):
         for tag in found["RepoTags"] or [found["Id"]]:
             api.remove_image(tag)
     api.close()
@@ -67,7 +68,7 @@ async def measure(image: str, rounds: int) -> dict[str, list[float]]:
             timings["first"].append(await timed(settings, workspace, requirements))
             timings["cached"].append(await timed(settings, workspace, requirements))
             timings["plain"].append(await timed(settings, workspace, None))
-            remove_layers(image)
+            remove_layers(requirements)
     return timings
 
 
