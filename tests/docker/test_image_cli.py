@@ -117,3 +117,36 @@ def test_image_pull_of_a_missing_image_is_one_line_exit_2(local_registry, tmp_pa
     assert done.stderr.startswith(f"agent-runner: error: cannot pull {reference}: ")
     assert "has no such image (404" in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_two_processes_asking_for_the_same_layer_build_it_once(basic_image, tmp_path, docker_api):
+    import subprocess
+    import sys
+
+    env = cli_environment(tmp_path, STIGMER_SANDBOX_IMAGE=basic_image)
+    requirements = tmp_path / "req.txt"
+    requirements.write_text(f"six==1.16.0\n# {uuid.uuid4().hex}: two processes at once\n")
+    command = [sys.executable, "-m", "agent_runner", "image", "build", "--requirements"]
+    processes = [
+        subprocess.Popen(
+            [*command, str(requirements)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=600) for process in processes]
+    try:
+        assert [p.returncode for p in processes] == [0, 0], outputs
+        (tag,) = {line.split()[0] for line, _ in outputs}
+        building = [err for _, err in outputs if f"agent-runner: building {tag}" in err]
+        assert len(building) == 1, outputs  # the other one waited, or found it built
+        assert sorted(out.split(": ", 1)[1].strip() for out, _ in outputs) == [
+            "already present (same inputs), reused",
+            "built",
+        ]
+    finally:
+        remove_images(docker_api, *{line.split()[0] for line, _ in outputs if line})
