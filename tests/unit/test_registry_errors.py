@@ -43,6 +43,12 @@ CASES = [
     (500, 'Get "https://r.example/v2/": net/http: TLS handshake timeout', "unreachable"),
     (500, 'Get "https://r.example/v2/": context deadline exceeded', "unreachable"),
     (500, "toomanyrequests: You have reached your pull rate limit", "failed"),
+    # Status codes are read as words, never inside a port or a digest:
+    (404, "manifest for 127.0.0.1:40123/stigmer-test/x:1 not found: manifest unknown", "not-found"),
+    (500, "pull 127.0.0.1:34031/x@sha256:0403ab: unexpected EOF", "failed"),
+    (500, 'Head "https://r.example/v2/x/manifests/1": 401 Unauthorized', "unauthorized"),
+    (500, "received unexpected HTTP status: 403 Forbidden", "denied"),
+    (500, "error parsing HTTP 404 response body: unexpected end of JSON input", "not-found"),
 ]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from typing import Any
 
 from agent_runner.errors import PullFailed
@@ -42,9 +43,11 @@ _UNREACHABLE = (
     "server gave http response to https client",
 )
 _AMBIGUOUS = ("may require 'docker login'", "repository does not exist or may require")
-_UNAUTHORIZED = ("no basic auth credentials", "unauthorized", "authentication required", "401")
-_DENIED = ("denied", "forbidden", "insufficient_scope", "403")
-_NOT_FOUND = ("manifest unknown", "not found", "name unknown", "404")
+_UNAUTHORIZED = ("no basic auth credentials", "unauthorized", "authentication required")
+_DENIED = ("denied", "forbidden", "insufficient_scope")
+_NOT_FOUND = ("manifest unknown", "not found", "name unknown")
+_STATUS = re.compile(r"(?<![\w:.@-])(401|403|404)(?![\w:.-])")
+"""A status code the registry's words mention, as a word: never part of a port or a digest."""
 
 
 def registry_of(image: str) -> str:
@@ -74,15 +77,16 @@ def classify(status: int | None, message: str) -> str:
     """``not-found``, ``unauthorized``, ``denied``, ``not-found-or-denied``, ``unreachable``
     or ``failed``, from the engine's status and the registry's words."""
     text = message.lower()
+    said = {int(code) for code in _STATUS.findall(text)}
     if any(marker in text for marker in _UNREACHABLE):
         return "unreachable"
     if any(marker in text for marker in _AMBIGUOUS):
         return "not-found-or-denied"
-    if status == 401 or any(marker in text for marker in _UNAUTHORIZED):
+    if status == 401 or 401 in said or any(marker in text for marker in _UNAUTHORIZED):
         return "unauthorized"
-    if status == 403 or any(marker in text for marker in _DENIED):
+    if status == 403 or 403 in said or any(marker in text for marker in _DENIED):
         return "denied"
-    if status == 404 or any(marker in text for marker in _NOT_FOUND):
+    if status == 404 or 404 in said or any(marker in text for marker in _NOT_FOUND):
         return "not-found"
     return "failed"
 
