@@ -88,12 +88,14 @@ def test_the_base_is_named_by_id_so_a_retag_cannot_slip_in(requirements):
 
 def test_the_ca_bundle_is_given_to_pip_only_when_there_is_one(requirements, ca, monkeypatch):
     with_ca = plan_layer(client(), settings(ca), "base:1", requirements)
-    assert "--cert /tmp/stigmer-layer/ca-bundle.crt -r" in with_ca.dockerfile()
+    install = next(line for line in with_ca.dockerfile().splitlines() if "PIP_BREAK" in line)
+    for variable in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO"):
+        assert f"{variable}=/tmp/stigmer-layer/ca-bundle.crt " in install
     assert with_ca.ca == ca.read_bytes()
     monkeypatch.setattr(layers, "HOST_CA_BUNDLE", ca.parent / "absent.crt")
     without = plan_layer(client(), settings(), "base:1", requirements)
     assert without.ca is None
-    assert "--cert" not in without.dockerfile()
+    assert "ca-bundle.crt" not in without.dockerfile()
     assert without.labels["stigmer.layer.ca-sha"] == "none"
 
 

@@ -13,8 +13,8 @@ processes and other threads wait too) is held while checking and building, and w
 waited finds the image built. The backend also shares one build among its own sessions.
 
 The host's CA bundle (``execution.sandbox.ca_bundle``, default the host's own) is handed
-to pip for the build, so PyPI works behind a TLS-inspecting proxy as it does on the host;
-it is not added to the image's trust store.
+to pip (and what pip runs) for the install step, so PyPI works behind a TLS-inspecting
+proxy as it does on the host; it is not added to the image's trust store.
 """
 
 from __future__ import annotations
@@ -38,6 +38,15 @@ from agent_runner.requirements import Requirements
 
 LAYER_REPOSITORY = "stigmer/agent-sandbox-layer"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+CA_VARIABLES = (
+    "PIP_CERT",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+)
+"""Point pip and whatever it runs (git for ``git+https``, a build backend fetching) at the
+bundle during the install step only, as the sandbox's own variables do at run time."""
 KIND_LABEL = "stigmer.image"
 KEY_LABEL = "stigmer.layer.key"
 BASE_LABEL = "stigmer.layer.base"
@@ -65,8 +74,8 @@ USER 0:0
 COPY . {dir}/
 RUN command -v python3 >/dev/null 2>&1 || exit {no_python}; \\
     python3 -m pip --version >/dev/null 2>&1 || exit {no_pip}; \\
-    PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore \\
-    python3 -m pip install {options} {cert}-r {dir}/requirements.txt \\
+    {ca}PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore \\
+    python3 -m pip install {options} -r {dir}/requirements.txt \\
     && rm -rf {dir} /root/.cache
 USER {user}
 LABEL {labels}
@@ -134,12 +143,13 @@ class LayerPlan:
         }
 
     def dockerfile(self) -> str:
-        cert = f"--cert {BUILD_DIR}/ca-bundle.crt " if self.ca is not None else ""
+        bundle = f"{BUILD_DIR}/ca-bundle.crt"
+        ca = "".join(f"{name}={bundle} " for name in CA_VARIABLES) if self.ca is not None else ""
         return DOCKERFILE.format(
             base=self.base_id,
             dir=BUILD_DIR,
             options=" ".join(INSTALL_OPTIONS),
-            cert=cert,
+            ca=ca,
             user=self.base_user or "0:0",
             no_python=NO_PYTHON,
             no_pip=NO_PIP,
