@@ -23,7 +23,7 @@ import os
 import re
 from typing import Any
 
-from agent_runner.errors import PullFailed
+from agent_runner.errors import PullFailed, SandboxUnavailable, first_line
 from agent_runner.images.client import Client
 from agent_runner.images.progress import LayerProgress, PullFinished, PullStarted, Reporter
 
@@ -159,12 +159,16 @@ def pull(client: Client, image: str, *, timeout: float, report: Reporter) -> Non
                 stream=True,
                 timeout=(timeout, timeout),
             )
-        except requests.exceptions.RequestException:
+        except requests.exceptions.Timeout:
             detail = f"no answer within {timeout:g} s, execution.sandbox.registry_timeout"
             raise PullFailed(
                 f"cannot pull {image}: {registry} did not answer ({detail}); check the network "
                 "and the engine's proxy",
                 "unreachable",
+            ) from None
+        except requests.exceptions.RequestException as error:
+            raise SandboxUnavailable(
+                f"the Docker engine stopped answering while pulling {image}: {first_line(error)}"
             ) from None
         try:
             if response.status_code >= 400:
