@@ -22,7 +22,7 @@ docker_build = set -e; base=$$(STIGMER_BASE_IMAGE='$(BASE_IMAGE)' scripts/base-i
 
 .PHONY: install test lint format bench clean docker-engine \
 	sandbox-build sandbox-build-local sandbox-build-full sandbox-push \
-	runner-image dev-full test-local-mode test-sandbox-mode
+	runner-image dev-full test-local-mode test-sandbox-mode sandbox-test
 
 install: $(VENV)/.installed
 
@@ -77,6 +77,12 @@ sandbox-build: docker-engine
 sandbox-build-local: docker-engine
 	@$(call docker_build,-f sandbox/Dockerfile.sandbox.basic -t $(SANDBOX_IMAGE):local sandbox/)
 	@docker image inspect -f '$(SANDBOX_IMAGE):local is {{.Size}} bytes' $(SANDBOX_IMAGE):local
+
+# The local basic build against the image contract (docs/sandbox/README.md), started the
+# way the runner starts sandboxes, plus every tool of the tier answering with its version;
+# exits non-zero when anything required fails.
+sandbox-test: install sandbox-build-local
+	$(BIN)/agent-runner image check --tier basic $(SANDBOX_IMAGE):local
 
 # Needs the vendors' download hosts (see the Dockerfile); not buildable offline.
 sandbox-build-full: docker-engine

@@ -59,6 +59,40 @@ def sandbox_image(docker_api) -> str:
     return TEST_IMAGE
 
 
+BASIC_TAG = "stigmer/agent-sandbox:test"
+
+
+def build_or_fail(api, what: str, **options) -> None:
+    """``api.build(**options)``, failing the test with the build's last output if it fails."""
+    log = []
+    for event in api.build(rm=True, forcerm=True, decode=True, **options):
+        log.append(event.get("stream") or event.get("error") or "")
+        if "error" in event:
+            pytest.fail(f"{what} does not build: {''.join(log)[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def basic_image(docker_api, sandbox_image) -> str:
+    """The basic tier, built on the offline base as CI and a machine without registry access
+    must (the layers of an earlier build are reused, so this is quick after the first)."""
+    build_or_fail(
+        docker_api,
+        "Dockerfile.sandbox.basic",
+        path=str(ROOT / "sandbox"),
+        dockerfile="Dockerfile.sandbox.basic",
+        tag=BASIC_TAG,
+        buildargs={"BASE_IMAGE": sandbox_image},
+    )
+    return BASIC_TAG
+
+
+@pytest.fixture(autouse=True)
+def isolated_image_cache(tmp_path, monkeypatch) -> None:
+    """Each test its own cache directory: a pull failure one test remembered (or a layer lock)
+    never changes what the next one sees, nor what the user's own runner remembers."""
+    monkeypatch.setenv("STIGMER_CACHE_DIR", str(tmp_path / "stigmer-cache"))
+
+
 def labelled_containers(api) -> set[str]:
     """Our containers that this test run could have made: its own, or those of exited processes
     (the CLI tests' subprocesses); another live runner's containers are not ours to judge."""
@@ -109,10 +143,7 @@ def image_without_python(docker_api, sandbox_image) -> str:
 
     tag = "stigmer/test-no-python:local"
     dockerfile = f"FROM {sandbox_image}\nUSER root\nRUN rm -f /usr/bin/python3*\n"
-    for _ in docker_api.build(
-        fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, decode=True
-    ):
-        pass
+    build_or_fail(docker_api, tag, fileobj=io.BytesIO(dockerfile.encode()), tag=tag)
     return tag
 
 
@@ -121,6 +152,7 @@ def cli_environment(tmp_path: Path, **variables: str) -> dict[str, str]:
     plus ``variables``: what a user's shell would hand to ``agent-runner``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")}
     env["STIGMER_CONFIG"] = str(tmp_path / "config.yaml")
+    env["STIGMER_CACHE_DIR"] = str(tmp_path / "stigmer-cache")
     env.update(variables)
     return env
 
@@ -138,5 +170,6 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: f
     )
 
 
-# A real registry per session (scripts/registry.sh): `local_registry`, `auth_registry`.
-from tests.registry import auth_registry, local_registry  # noqa: E402, F401
+# A real registry per session (scripts/registry.sh): `local_registry`, `auth_registry`, and
+# `tiny_image` to push to them.
+from tests.registry import auth_registry, local_registry, tiny_image  # noqa: E402, F401

@@ -7,13 +7,17 @@ when the session ends, whether the tests passed or not.
 
     def test_push(local_registry):      # Registry(address="127.0.0.1:PORT", ...)
     def test_login(auth_registry):      # .username / .password are set
+    def test_pull(tiny_image):          # a one-file image of ours, quick to push
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import socket
 import subprocess
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -99,3 +103,57 @@ def local_registry() -> Iterator[Registry]:
 def auth_registry() -> Iterator[Registry]:
     """A registry that needs ``username`` / ``password`` (htpasswd, bcrypt)."""
     yield from _session_registry(auth=True)
+
+
+TINY_TAG = "stigmer/test-registry-tiny:local"
+TEST_LABEL = "stigmer.test=registry"
+
+
+def push(api, reference: str, tag: str, auth_config: dict[str, str] | None = None) -> None:
+    for event in api.push(reference, tag, stream=True, decode=True, auth_config=auth_config):
+        if "error" in event:
+            raise RuntimeError(event["error"])
+
+
+def remove_images(api, *references: str) -> None:
+    import docker
+
+    for reference in references:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            api.remove_image(reference, force=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_image(docker_api) -> Iterator[str]:
+    """A one-layer image of one small file: quick to push, and ours alone."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as archive:
+        payload = b"pushed through a local registry\n"
+        member = tarfile.TarInfo("hello.txt")
+        member.size = len(payload)
+        archive.addfile(member, io.BytesIO(payload))
+    docker_api.import_image_from_data(
+        data.getvalue(),
+        repository=TINY_TAG.split(":")[0],
+        tag="local",
+        changes=[f"LABEL {TEST_LABEL}"],
+    )
+    yield TINY_TAG
+    remove_images(docker_api, TINY_TAG)
+
+
+def push_with_login(registry: Registry, repository: str, image: str, tag: str) -> str:
+    """Put IMAGE at REGISTRY/REPOSITORY:TAG, logging in with a client of its own (whose login
+    stays in its memory: nothing is written to any config.json); return the reference."""
+    import docker
+
+    reference = registry.reference(repository)
+    api = docker.APIClient(version="auto")
+    try:
+        api.login(registry.username, registry.password, registry=f"http://{registry.address}")
+        api.tag(image, reference, tag)
+        push(api, reference, tag)
+    finally:
+        remove_images(api, f"{reference}:{tag}")
+        api.close()
+    return f"{reference}:{tag}"

@@ -13,7 +13,7 @@ from agent_runner.config import ExecutionMode, Settings
 from agent_runner.results import ExecutionResult
 from agent_runner.runner import Runner
 from agent_runner.runner import execute_command as _execute_once
-from agent_runner.session import PathLike, Session, reject_requirements
+from agent_runner.session import PathLike, Session
 
 _runner: Runner | None = None
 _sessions: dict[str, Session] = {}
@@ -83,8 +83,7 @@ async def ensure_sandbox_image(settings: Settings | None = None) -> str:
 async def create_sandbox_container(execution_id: str, requirements: PathLike | None = None) -> str:
     """Start the sandbox of session ``execution_id`` now; return its id."""
     session = _session(execution_id, ExecutionMode.SANDBOX)
-    reject_requirements(requirements)
-    return await session.open(ExecutionMode.SANDBOX)
+    return await session.open(ExecutionMode.SANDBOX, requirements=requirements)
 
 
 async def cleanup_sandbox(execution_id: str | None = None) -> None:

@@ -4,6 +4,11 @@ A session owns at most one shell per mode (the host shell, the sandbox) for its 
 and runs its commands one at a time, so ``cd`` and ``export`` carry over. In AUTO mode each
 command goes where the policy sends it, and what it changed is carried to the other shell.
 Closing the session, or leaving it idle past ``ttl``, releases both shells.
+
+Custom requirements are read (and checked) here, before any sandbox starts, and travel to
+the backend in :class:`ShellSpec`; the sandbox is opened on an image with them installed
+and keeps that image for the session's life, so another file later is an error, not a
+silent mix.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from agent_runner.inputs import checked_command, checked_env, checked_timeout
 from agent_runner.modes import ExecutionMode
 from agent_runner.output import OutputCollector
 from agent_runner.process import Process
+from agent_runner.requirements import Requirements, for_command, keeps_one_image
 from agent_runner.results import ExecutionResult, OutputCallback, OutputChunk, Stream
 from agent_runner.shared_state import SharedState
 
@@ -79,6 +85,8 @@ class Session:
         self._processes: dict[str, Process] = {}
         self._lock = asyncio.Lock()
         self._opening = asyncio.Lock()
+        self._sandbox_requirements: Requirements | None = None
+        """What the sandbox was opened with: it keeps that image for the session's life."""
         self._closed_because: str | None = None
         self._closing: asyncio.Future[None] | None = None
         self.idle_since: float | None = time.monotonic()
@@ -110,7 +118,10 @@ class Session:
     ) -> ExecutionResult:
         """Run ``command`` after the session's previous commands have finished.
 
-        ``on_decision`` hears the chosen mode and AUTO's reason before the command starts.
+        ``requirements`` (a pip requirements file) makes the sandbox start on an image with
+        those packages installed, built on first use (sandbox and auto modes; in auto mode
+        it sends the command to the sandbox). ``on_decision`` hears the chosen mode and
+        AUTO's reason before the command starts.
         """
         command, env, timeout = checked_command(command), checked_env(env), checked_timeout(timeout)
         async with self._lock:
@@ -121,10 +132,11 @@ class Session:
             self.idle_since = None
             try:
                 mode, reason = self._choose_mode(command, requirements)
-                if mode is ExecutionMode.SANDBOX:
-                    reject_requirements(requirements)
+                wanted = for_command(requirements, mode, self.mode)
                 if on_decision is not None:
                     on_decision(mode, reason)
+                if wanted is not None:
+                    await self._shell(mode, wanted)
                 return await self._run(command, mode, reason, timeout, env, on_output)
             finally:
                 self.idle_since = time.monotonic()
@@ -200,26 +212,38 @@ class Session:
     async def _backend(self, mode: ExecutionMode) -> Backend:
         return await self._host.backend(mode, self.backend_name)
 
-    async def _shell(self, mode: ExecutionMode) -> Shell:
+    async def _shell(self, mode: ExecutionMode, requirements: Requirements | None = None) -> Shell:
         async with self._opening:
-            return await self._open_shell(mode)
+            return await self._open_shell(mode, requirements)
 
-    async def _open_shell(self, mode: ExecutionMode) -> Shell:
-        if mode not in self._shells:
-            backend = await self._backend(mode)
-            spec = ShellSpec(
-                self.execution_id,
-                self.settings,
-                self._cwd,
-                self._env,
-                self._unset,
-                self._persistent,
+    async def _open_shell(self, mode: ExecutionMode, requirements: Requirements | None) -> Shell:
+        if mode in self._shells:
+            if requirements is not None:
+                keeps_one_image(self.execution_id, self._sandbox_requirements, requirements)
+            return self._shells[mode]
+        backend = await self._backend(mode)
+        if requirements is not None and not getattr(backend, "supports_requirements", False):
+            raise ModeUnavailable(
+                f"the {backend.name} backend cannot install custom requirements "
+                f"({requirements.path}) into its sandboxes: use the docker backend, or put "
+                "the packages into the image it starts from"
             )
-            shell = await backend.open_shell(spec)
-            self._shells[mode] = shell
-            if self._shared is not None:
-                await shell.adjust(self._shared.cwd_for(mode), self._shared.variables)
-        return self._shells[mode]
+        spec = ShellSpec(
+            self.execution_id,
+            self.settings,
+            self._cwd,
+            self._env,
+            self._unset,
+            self._persistent,
+            requirements,
+        )
+        shell = await backend.open_shell(spec)
+        self._shells[mode] = shell
+        if mode is ExecutionMode.SANDBOX:
+            self._sandbox_requirements = requirements
+        if self._shared is not None:
+            await shell.adjust(self._shared.cwd_for(mode), self._shared.variables)
+        return shell
 
     async def start(
         self,
@@ -276,12 +300,22 @@ class Session:
         if self.idle_since is not None:
             self.idle_since = time.monotonic()
 
-    async def open(self, mode: ExecutionMode | None = None) -> str:
-        """Open the shell for ``mode`` (default: the session's) now; return its sandbox id."""
+    async def open(
+        self, mode: ExecutionMode | None = None, *, requirements: PathLike | None = None
+    ) -> str:
+        """Open the shell for ``mode`` (default: the session's) now; return its sandbox id.
+
+        ``requirements``: as for :meth:`run` (the sandbox only).
+        """
         mode = mode or self.mode
         if mode is ExecutionMode.AUTO:
             raise InvalidSetting("a session starts its local or its sandbox shell, not auto")
-        shell = await self._shell(mode)
+        if requirements is not None and mode is ExecutionMode.LOCAL:
+            raise InvalidSetting(
+                "custom requirements are installed into a sandbox image, not the host"
+            )
+        wanted = Requirements.read(requirements) if requirements is not None else None
+        shell = await self._shell(mode, wanted)
         return shell.sandbox_id or ""
 
     def state(self) -> ShellState | None:
@@ -342,17 +376,3 @@ class Session:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-
-
-def reject_requirements(requirements: PathLike | None) -> None:
-    """Custom requirements need an image layered with them, which is not built yet; running
-    without them would hide that, so it is an error."""
-    if requirements is None:
-        return
-    path = os.fspath(requirements)
-    if not os.path.isfile(path):
-        raise InvalidSetting(f"requirements file {path} does not exist")
-    raise ModeUnavailable(
-        f"sandboxes with custom requirements ({path}) are not supported yet: build an image "
-        "FROM the sandbox image that installs them and set execution.sandbox_image to it"
-    )

@@ -1,59 +1,23 @@
 """A real registry on loopback (scripts/registry.sh), used through docker-py as the runner would."""
 
 import base64
-import contextlib
-import io
 import json
-import tarfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.registry import SCRIPT, Registry, free_port, start, stop
+from tests.registry import SCRIPT, free_port, push, push_with_login, remove_images, start, stop
 
 pytestmark = pytest.mark.docker
 REPOSITORY = "stigmer-test/tiny"
-TEST_LABEL = "stigmer.test=registry"
-
-
-def _push(api, reference: str, tag: str) -> None:
-    for event in api.push(reference, tag, stream=True, decode=True):
-        if "error" in event:
-            raise RuntimeError(event["error"])
 
 
 def _pull(api, reference: str, tag: str) -> None:
     for event in api.pull(reference, tag, stream=True, decode=True):
         if "error" in event:
             raise RuntimeError(event["error"])
-
-
-def _remove(api, *references: str) -> None:
-    import docker
-
-    for reference in references:
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            api.remove_image(reference, force=True)
-
-
-@pytest.fixture(scope="module")
-def tiny_image(docker_api) -> Iterator[str]:
-    """A one-layer image of one small file: quick to push, and ours alone."""
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as archive:
-        payload = b"pushed through a local registry\n"
-        member = tarfile.TarInfo("hello.txt")
-        member.size = len(payload)
-        archive.addfile(member, io.BytesIO(payload))
-    tag = "stigmer/test-registry-tiny:local"
-    docker_api.import_image_from_data(
-        data.getvalue(), repository=tag.split(":")[0], tag="local", changes=[f"LABEL {TEST_LABEL}"]
-    )
-    yield tag
-    _remove(docker_api, tag)
 
 
 @pytest.fixture
@@ -80,9 +44,9 @@ def test_pushed_image_is_pulled_back_after_it_is_removed_locally(
     reference = local_registry.reference(REPOSITORY)
     docker_api.tag(tiny_image, reference, "v1")
     try:
-        _push(docker_api, reference, "v1")
+        push(docker_api, reference, "v1")
         pushed_id = docker_api.inspect_image(f"{reference}:v1")["Id"]
-        _remove(docker_api, f"{reference}:v1")
+        remove_images(docker_api, f"{reference}:v1")
         import docker
 
         with pytest.raises(docker.errors.ImageNotFound):
@@ -90,7 +54,7 @@ def test_pushed_image_is_pulled_back_after_it_is_removed_locally(
         _pull(docker_api, reference, "v1")
         assert docker_api.inspect_image(f"{reference}:v1")["Id"] == pushed_id
     finally:
-        _remove(docker_api, f"{reference}:v1")
+        remove_images(docker_api, f"{reference}:v1")
 
 
 def test_login_with_the_right_credentials_lets_push_and_pull(
@@ -106,20 +70,20 @@ def test_login_with_the_right_credentials_lets_push_and_pull(
     reference = auth_registry.reference(REPOSITORY)
     api.tag(tiny_image, reference, "v1")
     try:
-        _push(api, reference, "v1")
-        _remove(api, f"{reference}:v1")
+        push(api, reference, "v1")
+        remove_images(api, f"{reference}:v1")
         _pull(api, reference, "v1")
         assert (
             api.inspect_image(f"{reference}:v1")["Config"]["Labels"]["stigmer.test"] == "registry"
         )
     finally:
-        _remove(api, f"{reference}:v1")
+        remove_images(api, f"{reference}:v1")
 
 
 def test_credentials_in_docker_config_are_used_for_pull(
     auth_registry, tiny_image, docker_api, client_with_config
 ):
-    _push_with_login(docker_api, auth_registry, tiny_image, "v2")
+    push_with_login(auth_registry, REPOSITORY, tiny_image, "v2")
     api, config = client_with_config
     token = base64.b64encode(f"{auth_registry.username}:{auth_registry.password}".encode()).decode()
     (config / "config.json").write_text(
@@ -133,7 +97,7 @@ def test_credentials_in_docker_config_are_used_for_pull(
         _pull(api, reference, "v2")
         assert api.inspect_image(f"{reference}:v2")
     finally:
-        _remove(api, f"{reference}:v2")
+        remove_images(api, f"{reference}:v2")
         api.close()
 
 
@@ -157,7 +121,7 @@ def test_wrong_password_is_refused_with_401(auth_registry, client_with_config):
 
 
 def test_anonymous_pull_is_refused(auth_registry, tiny_image, docker_api, client_with_config):
-    _push_with_login(docker_api, auth_registry, tiny_image, "v3")
+    push_with_login(auth_registry, REPOSITORY, tiny_image, "v3")
     api, _ = client_with_config  # an empty DOCKER_CONFIG: no credentials at all
     reference = auth_registry.reference(REPOSITORY)
     with pytest.raises(Exception, match="no basic auth credentials|401|unauthorized"):
@@ -188,21 +152,6 @@ def test_start_is_idempotent_and_stop_removes_the_data(tmp_path):
         [str(SCRIPT), "status", "--dir", str(directory)], capture_output=True, text=True
     )
     assert status.returncode == 1
-
-
-def _push_with_login(docker_api, registry: Registry, image: str, tag: str) -> None:
-    """Put IMAGE at REGISTRY/stigmer-test/tiny:TAG, logging in with a client of its own."""
-    import docker
-
-    reference = registry.reference(REPOSITORY)
-    api = docker.APIClient(version="auto")
-    try:
-        api.login(registry.username, registry.password, registry=f"http://{registry.address}")
-        api.tag(image, reference, tag)
-        _push(api, reference, tag)
-    finally:
-        _remove(api, f"{reference}:{tag}")
-        api.close()
 
 
 def test_registry_directory_is_private(local_registry):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import ROOT, sandbox_workspace
+from tests.conftest import ROOT, build_or_fail, sandbox_workspace
 
 pytestmark = pytest.mark.docker
 RUNNER_TAG = "stigmer/agent-runner:test"
@@ -24,19 +24,14 @@ SOCKET = "/var/run/docker.sock"
 @pytest.fixture(scope="module")
 def runner_image(docker_api, sandbox_image) -> Iterator[str]:
     """Built on the offline base, as CI and a machine without registry access must."""
-    log = []
-    for event in docker_api.build(
+    build_or_fail(
+        docker_api,
+        "the root Dockerfile",
         path=str(ROOT),
         tag=RUNNER_TAG,
         buildargs={"BASE_IMAGE": sandbox_image},
         labels=TEST_LABELS,
-        rm=True,
-        forcerm=True,
-        decode=True,
-    ):
-        log.append(event.get("stream") or event.get("error") or "")
-        if "error" in event:
-            pytest.fail(f"the root Dockerfile does not build: {''.join(log)[-2000:]}")
+    )
     yield RUNNER_TAG
     import docker
 

@@ -9,31 +9,11 @@ from agent_runner import ExecutionMode, Runner, Settings
 from tests.conftest import ROOT, cli_environment, run_cli, sandbox_workspace
 
 pytestmark = pytest.mark.docker
-BASIC_TAG = "stigmer/agent-sandbox:test"
 DOCKERFILE = ROOT / "sandbox" / "Dockerfile.sandbox.basic"
 NPM_VERSION = re.search(r"^ARG NPM_VERSION=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)[1]
 SIZE_CEILING = 300_000_000
 """The basic tier's promise (uncompressed, bytes as Docker counts them); sandbox/README.md
 says where the bytes go."""
-
-
-@pytest.fixture(scope="session")
-def basic_image(docker_api, sandbox_image) -> str:
-    """Built on the offline base, as CI and a machine without registry access must."""
-    log = []
-    for event in docker_api.build(
-        path=str(ROOT / "sandbox"),
-        dockerfile="Dockerfile.sandbox.basic",
-        tag=BASIC_TAG,
-        buildargs={"BASE_IMAGE": sandbox_image},
-        rm=True,
-        forcerm=True,
-        decode=True,
-    ):
-        log.append(event.get("stream") or event.get("error") or "")
-        if "error" in event:
-            pytest.fail(f"Dockerfile.sandbox.basic does not build: {''.join(log)[-2000:]}")
-    return BASIC_TAG
 
 
 @pytest.fixture

@@ -252,7 +252,7 @@ async def test_engine_unreachable_is_one_actionable_line(monkeypatch, sandbox_im
 
 async def test_missing_image_without_auto_pull_says_what_to_do(workspace):
     with pytest.raises(
-        ImageNotFound, match="auto_pull is off: run `docker pull stigmer/nope:missing`"
+        ImageNotFound, match="auto_pull is off: run `agent-runner image pull stigmer/nope:missing`"
     ):
         async with Runner(settings_for("stigmer/nope:missing")) as runner:
             await runner.run("true", cwd=workspace)
@@ -260,7 +260,7 @@ async def test_missing_image_without_auto_pull_says_what_to_do(workspace):
 
 async def test_missing_image_that_cannot_be_pulled(workspace):
     settings = settings_for("127.0.0.1:9/stigmer/nope:missing", auto_pull=True)
-    with pytest.raises(ImageNotFound, match="could not be pulled"):
+    with pytest.raises(ImageNotFound, match=r"cannot pull 127.0.0.1:9/stigmer/nope:missing: .*"):
         async with Runner(settings) as runner:
             await runner.run("true", cwd=workspace)
 

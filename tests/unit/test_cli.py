@@ -86,6 +86,19 @@ def test_session_carries_cwd_and_exports_between_invocations(env, tmp_path):
         (["exec", "--session", "../escape", "true"], {}, "session id '../escape'"),
         (["config", "get", "execution.nope"], {}, "unknown setting"),
         (["config", "set", "execution.mode", "fast"], {}, "expected one of local, sandbox, auto"),
+        (
+            ["exec", "--mode", "sandbox", "--requirements", "/no/req.txt", "true"],
+            {},
+            "requirements file /no/req.txt does not exist",
+        ),
+        (
+            ["exec", "--requirements", "/no/req.txt", "true"],
+            {},
+            "are installed into a sandbox image, and this session runs in local mode",
+        ),
+        (["image", "build", "--requirements", "/tmp"], {}, "/tmp is a directory, not a file"),
+        (["image", "check"], {}, "the following arguments are required: image"),
+        (["image", "build", "--tier", "huge"], {}, "invalid choice: 'huge'"),
     ],
 )
 def test_errors_are_one_line_exit_2_without_traceback(env, args, variables, message):

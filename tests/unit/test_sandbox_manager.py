@@ -3,7 +3,7 @@
 import pytest
 
 from agent_runner import ExecutionMode, sandbox_manager
-from agent_runner.errors import InvalidSetting, ModeUnavailable
+from agent_runner.errors import InvalidSetting, RequirementsError
 
 
 @pytest.fixture(autouse=True)
@@ -51,10 +51,16 @@ def test_requirements_send_auto_to_the_sandbox(tmp_path):
     assert sandbox_manager.detect_execution_mode("ls", requirements) is ExecutionMode.SANDBOX
 
 
-async def test_custom_requirements_in_sandbox_are_refused_not_ignored(tmp_path):
+async def test_a_missing_requirements_file_is_one_line_before_any_sandbox(tmp_path):
+    with pytest.raises(RequirementsError, match=r"requirements file .*missing.txt does not exist"):
+        await sandbox_manager.execute_in_sandbox("true", tmp_path / "missing.txt")
+    with pytest.raises(RequirementsError, match="is a directory"):
+        await sandbox_manager.create_sandbox_container("facade-req", tmp_path)
+    await sandbox_manager.cleanup_sandbox()
+
+
+async def test_requirements_in_local_mode_are_refused_not_ignored(tmp_path):
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("six\n")
-    with pytest.raises(ModeUnavailable, match="custom requirements"):
-        await sandbox_manager.execute_in_sandbox("true", requirements)
-    with pytest.raises(InvalidSetting, match="does not exist"):
-        await sandbox_manager.execute_in_sandbox("true", tmp_path / "missing.txt")
+    with pytest.raises(InvalidSetting, match="runs in local mode: use sandbox or auto mode"):
+        await sandbox_manager.execute_command("true", "local", requirements)

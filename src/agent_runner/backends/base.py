@@ -19,6 +19,7 @@ from agent_runner.backends.owner import Owner
 from agent_runner.config import Settings
 from agent_runner.errors import AgentRunnerError
 from agent_runner.output import OutputCollector
+from agent_runner.requirements import Requirements
 from agent_runner.results import Stream
 
 __all__ = ["VOLATILE_VARIABLES", "carry_over"]
@@ -137,6 +138,9 @@ class ShellSpec:
     """Host variables the session must not see (a resumed session had unset them)."""
     persistent: bool = True
     """Keep cwd and exported variables between commands (a one-off command does not need to)."""
+    requirements: Requirements | None = None
+    """Custom requirements the sandbox must have installed. Only a backend whose class sets
+    ``supports_requirements = True`` is handed any; the session refuses them for others."""
 
 
 class Shell(Protocol):

@@ -8,6 +8,7 @@ import json
 import sys
 
 from agent_runner.cli.common import Subcommands, emit
+from agent_runner.cli.progress import progress_view
 from agent_runner.config import SANDBOX_BACKENDS, ExecutionMode, Settings, resolve
 from agent_runner.errors import InvalidSetting
 from agent_runner.results import ExecutionResult, OutputChunk, Stream
@@ -39,6 +40,12 @@ def add_parsers(commands: Subcommands) -> None:
         "--timeout", type=float, metavar="SECONDS", help="kill the command after this long"
     )
     run.add_argument(
+        "--requirements",
+        metavar="FILE",
+        help="run in a sandbox image with FILE's packages installed (pip; built once per "
+        "content and image, then reused); sandbox and auto modes",
+    )
+    run.add_argument(
         "--session",
         metavar="ID",
         help="continue session ID: cwd and exported variables carry over between invocations",
@@ -46,7 +53,9 @@ def add_parsers(commands: Subcommands) -> None:
     run.add_argument(
         "--json", action="store_true", help="print the result as JSON instead of streaming"
     )
-    run.add_argument("--quiet", "-q", action="store_true", help="do not print AUTO's decision")
+    run.add_argument(
+        "--quiet", "-q", action="store_true", help="print neither AUTO's decision nor progress"
+    )
     run.add_argument("command", help="the command, exactly as bash -c would take it")
     run.set_defaults(handler=_exec)
 
@@ -82,7 +91,8 @@ def _exec(args: argparse.Namespace) -> int:
             f"{settings.mode.value}); in other modes keep one Runner session open from Python"
         )
     env = dict(_parse_assignment(item) for item in args.env)
-    return asyncio.run(_run(settings, args, env))
+    with progress_view(quiet=args.quiet, steps=False):
+        return asyncio.run(_run(settings, args, env))
 
 
 async def _run(settings: Settings, args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -101,6 +111,7 @@ async def _run(settings: Settings, args: argparse.Namespace, env: dict[str, str]
             result = await session.run(
                 args.command,
                 env=env,
+                requirements=args.requirements,
                 on_output=None if args.json else _write_live,
                 on_decision=None if args.quiet or args.json else _announce,
             )

@@ -203,7 +203,11 @@ class SandboxSettings(Section):
     workspace: Literal["bind", "copy", "none"] = "bind"
     """How the workspace reaches /workspace: bind-mounted, copied in once, or not at all."""
     ca_bundle: Path | None = None
-    """Host CA bundle to trust inside the sandbox (TLS-inspecting proxies)."""
+    """Host CA bundle to trust inside the sandbox (TLS-inspecting proxies) and while image
+    layers with custom requirements are built (default for those: the host's own bundle)."""
+    registry_timeout: Seconds = 20.0
+    """How long a pull waits for the registry's first answer before it counts as unreachable
+    (once the registry answers, a download may pause for up to 2 minutes)."""
     env_passthrough: list[str] = Field(default_factory=list)
     """Host environment variables passed into the sandbox; no others are."""
     memory: MemorySize = "2g"

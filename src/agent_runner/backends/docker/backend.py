@@ -5,7 +5,9 @@ attached through the Engine API, so a command costs one round trip on an open st
 instead of a ``docker exec``. Hanging up the stream ends the executor and with it the
 container (``--init`` plus auto-remove), which is also what happens when a runner dies.
 This module answers *where* a sandbox lives (image, create, warm pool, remove); the shells
-(:mod:`.shell`, :mod:`.exec_shell`) answer *how* commands run in it.
+(:mod:`.shell`, :mod:`.exec_shell`) answer *how* commands run in it. Images, custom
+requirements layers included, are :mod:`.images`'s; a session with requirements gets a
+sandbox of its own on its layer, never one from the warm pool (those run the base image).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from agent_runner.backends.base import SandboxInfo, ShellSpec, ShellState
+from agent_runner.backends.base import CommandRequest, SandboxInfo, ShellSpec, ShellState
 from agent_runner.backends.channel import ExecutorChannel
 from agent_runner.backends.docker.engine import Engine, ImageGone
 from agent_runner.backends.docker.exec_shell import ExecShell
+from agent_runner.backends.docker.images import DockerImages
 from agent_runner.backends.docker.inventory import list_sandboxes, prune_orphans
 from agent_runner.backends.docker.one_shot import OneShotShell
+from agent_runner.backends.docker.probe import contract, probe_settings
 from agent_runner.backends.docker.sandbox import Sandbox
 from agent_runner.backends.docker.spec import (
     NO_BASH,
@@ -38,28 +42,31 @@ from agent_runner.backends.executor_shell import ExecutorShell
 from agent_runner.backends.owner import Owner
 from agent_runner.backends.uploads import copy_directory
 from agent_runner.config import Settings
-from agent_runner.errors import SandboxUnavailable, SessionClosed, first_line
-from agent_runner.images import resolve_image
+from agent_runner.errors import AgentRunnerError, SandboxUnavailable, SessionClosed, first_line
+from agent_runner.images import Checklist
+from agent_runner.images.check import runner_item
+from agent_runner.output import OutputCollector
+from agent_runner.requirements import Requirements
+from agent_runner.results import Stream
 
 logger = logging.getLogger("agent_runner")
 _SWEPT: set[str] = set()
 """Engines whose orphans this process has swept."""
-_RESOLVED: dict[tuple[str, str], str] = {}
-"""(engine, configured image) -> the image resolved for it in this process."""
 
 
 class DockerBackend:
     """Creates, pools, and removes sandbox containers for one set of settings."""
 
     name = "docker"
+    supports_requirements = True
+    """Sessions may ask for custom requirements (``ShellSpec.requirements``): see :mod:`.images`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = Engine(cleanup=settings.cleanup)
         self._owner = Owner.current()
         self._swept = False
-        self._image: str | None = None
-        self._image_lock = asyncio.Lock()
+        self.images = DockerImages(self.engine, settings)
         self._pools: dict[str | None, list[Sandbox]] = {}
         self._filling: dict[str | None, asyncio.Task[None]] = {}
         self._slow_path_noted = False
@@ -79,37 +86,30 @@ class DockerBackend:
         return api
 
     async def ensure_image(self) -> str:
-        """The image sandboxes start from, made present (see :mod:`agent_runner.images`).
+        """The image sandboxes start from, made present (see :mod:`agent_runner.images`)."""
+        await self.api()
+        return (await self.images.resolve()).image
 
-        Resolved once per process for each engine and configured image, so a one-off
-        command does not ask the engine each time; an image removed meanwhile is noticed
-        when a create fails (:meth:`create`) and resolved again.
-        """
-        if self._image is None:
-            api = await self.api()
-            key = (engine_url_from_environment(), self.settings.sandbox_image)
-            async with self._image_lock:
-                if self._image is None:
-                    image = _RESOLVED.get(key)
-                    if image is None:
-                        image = await self.engine.call(
-                            resolve_image, api, self.engine.errors, self.settings
-                        )
-                    self._image = _RESOLVED[key] = image
-        return self._image
+    async def image_for(self, requirements: Requirements | None) -> str:
+        """The image a session starts on: its requirements' layer, else the sandbox image."""
+        if requirements is None:
+            return await self.ensure_image()
+        return (await self.images.layer(requirements)).image
 
     async def create(
-        self, plan_for: Callable[[str], ContainerPlan], execution_id: str
+        self,
+        plan_for: Callable[[str], ContainerPlan],
+        execution_id: str,
+        requirements: Requirements | None = None,
     ) -> tuple[ContainerPlan, str]:
-        """Create a container on the image (the plan is made for it); resolve the image
-        again, once, if it left the engine since it was resolved."""
-        plan = plan_for(await self.ensure_image())
+        """Create a container on the session's image (the plan is made for it); resolve the
+        image again, once, if it left the engine since it was resolved."""
+        plan = plan_for(await self.image_for(requirements))
         try:
             return plan, await self.engine.create(plan, execution_id)
         except ImageGone:
-            _RESOLVED.pop((engine_url_from_environment(), self.settings.sandbox_image), None)
-            self._image = None
-            plan = plan_for(await self.ensure_image())
+            self.images.forget()
+            plan = plan_for(await self.image_for(requirements))
             return plan, await self.engine.create(plan, execution_id)
 
     # -- shells -------------------------------------------------------------------------
@@ -117,15 +117,17 @@ class DockerBackend:
     async def open_shell(self, spec: ShellSpec) -> ExecutorShell | ExecShell | OneShotShell:
         if self._closed:
             raise SessionClosed("the Docker backend is closed")
-        await self.ensure_image()
+        await self.image_for(spec.requirements)  # a bad requirements file fails before a start
         workspace = self._workspace(spec.cwd)
         key = self._pool_key(workspace)
-        pool = self._pools.get(key)
+        pool = self._pools.get(key) if spec.requirements is None else None
         if not spec.persistent and not pool and self.settings.sandbox.workspace != "copy":
             return self._one_shot(spec, workspace)
         sandbox = pool.pop() if pool else None
         if sandbox is None:
-            sandbox = await self._start_whole(spec.execution_id, workspace, pooled=False)
+            sandbox = await self._start_whole(
+                spec.execution_id, workspace, spec.requirements, pooled=False
+            )
         self._refill(key, workspace)
         if not sandbox.has_executor:
             return self._slow_shell(sandbox, spec)
@@ -164,6 +166,7 @@ class DockerBackend:
                     stdin=stdin,
                 ),
                 spec.execution_id,
+                spec.requirements,
             )
             return container_id
 
@@ -173,7 +176,7 @@ class DockerBackend:
         if self.settings.sandbox.workspace == "copy":
             self.engine.discard(sandbox)
             raise SandboxUnavailable(
-                f"image {self._image} has no python3, which the copy workspace "
+                f"image {sandbox.image} has no python3, which the copy workspace "
                 "needs; use workspace bind or none, or an image with python3"
             )
         if not self._slow_path_noted:
@@ -181,7 +184,7 @@ class DockerBackend:
             logger.warning(
                 "image %s has no python3: each command runs through its own docker exec "
                 "(tens of ms each instead of a few); add python3 to the image for the fast path",
-                self._image,
+                sandbox.image,
             )
         return ExecShell(self.engine, sandbox, spec.env)
 
@@ -214,7 +217,7 @@ class DockerBackend:
         async def fill() -> None:
             pool = self._pools.setdefault(key, [])
             while not self._closed and len(pool) < wanted:
-                sandbox = await self._start_whole("pool", workspace, pooled=True)
+                sandbox = await self._start_whole("pool", workspace, None, pooled=True)
                 if self._closed:
                     self.engine.discard(sandbox)
                     return
@@ -223,13 +226,20 @@ class DockerBackend:
         self._filling[key] = self.engine.spawn(fill())
 
     async def _start_whole(
-        self, execution_id: str, workspace: Path | None, *, pooled: bool
+        self,
+        execution_id: str,
+        workspace: Path | None,
+        requirements: Requirements | None,
+        *,
+        pooled: bool,
     ) -> Sandbox:
         """Start a sandbox even if the caller is cancelled meanwhile, then remove it.
 
         An engine call abandoned half-way would leave a container nobody knows the id of.
         """
-        task = asyncio.ensure_future(self._start(execution_id, workspace, pooled=pooled))
+        task = asyncio.ensure_future(
+            self._start(execution_id, workspace, requirements, pooled=pooled)
+        )
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -237,7 +247,14 @@ class DockerBackend:
                 self.engine.discard(await task)
             raise
 
-    async def _start(self, execution_id: str, workspace: Path | None, *, pooled: bool) -> Sandbox:
+    async def _start(
+        self,
+        execution_id: str,
+        workspace: Path | None,
+        requirements: Requirements | None,
+        *,
+        pooled: bool,
+    ) -> Sandbox:
         api = await self.api()
         errors = self.engine.errors
         plan, container_id = await self.create(
@@ -250,11 +267,13 @@ class DockerBackend:
                 pooled=pooled,
             ),
             execution_id,
+            requirements,
         )
+        image = plan.create["image"]
         try:
             channel = await self._attach(container_id)
             await self.engine.call(api.start, container_id)
-            has_executor = await self._handshake(channel)
+            has_executor = await self._handshake(channel, image)
         except BaseException as error:
             self.engine.remove_later(container_id)
             if isinstance(error, errors.APIError):
@@ -262,7 +281,7 @@ class DockerBackend:
                     f"could not start a sandbox: {first_line(error)}"
                 ) from None
             raise
-        return Sandbox(container_id, channel, plan.uid, plan.gid, has_executor)
+        return Sandbox(container_id, image, channel, plan.uid, plan.gid, has_executor)
 
     async def _attach(self, container_id: str) -> ExecutorChannel:
         path = f"/containers/{container_id}/attach?stream=1&stdin=1&stdout=1&stderr=1"
@@ -270,24 +289,24 @@ class DockerBackend:
         channel.attach(await self.engine.open_stream(path, None, channel))
         return channel
 
-    async def _handshake(self, channel: ExecutorChannel) -> bool:
+    async def _handshake(self, channel: ExecutorChannel, image: str) -> bool:
         """Whether the executor runs (else the image lacks python3 and a sleeper holds on)."""
         try:
             opening = await asyncio.wait_for(channel.opening(), 60)
         except (EOFError, TimeoutError):
             detail = channel.last_diagnostic()
             raise SandboxUnavailable(
-                f"sandbox from {self._image} did not start its executor"
+                f"sandbox from {image} did not start its executor"
                 + (f": {detail}" if detail else "")
             ) from None
         if opening == NO_BASH:
-            raise SandboxUnavailable(f"image {self._image} has no bash; sandbox images need bash")
+            raise SandboxUnavailable(f"image {image} has no bash; sandbox images need bash")
         if opening == NO_PYTHON:
             return False
         version = (channel.hello or {}).get("version")
         if version != PROTOCOL_VERSION:
             raise SandboxUnavailable(
-                f"the executor in {self._image} speaks protocol {version}, this runner "
+                f"the executor in {image} speaks protocol {version}, this runner "
                 f"{PROTOCOL_VERSION}: its python3 runs a different executor"
             )
         return True
@@ -319,3 +338,28 @@ class DockerBackend:
                 self.engine.discard(sandbox)
         self._pools.clear()
         await self.engine.close()
+
+    async def check_image(self, image: str, tier: str | None = None) -> Checklist:
+        """``agent-runner image check``: the contract's items (:mod:`.probe`), then one real
+        command in a sandbox of ``image``, the way a session would run it."""
+        found, tier, items = await contract(self.engine, self.settings, image, tier)
+        checked = DockerBackend(probe_settings(self.settings, image))
+        code: int | None = None
+        fast = False
+        output = OutputCollector(4096)
+        try:
+            shell = await checked.open_shell(ShellSpec("image-check", checked.settings))
+            fast = isinstance(shell, ExecutorShell)
+            try:
+                code = (await shell.run(CommandRequest("echo stigmer-check", 60), output)).exit_code
+            finally:
+                await shell.close()
+        except AgentRunnerError as error:  # the checklist reports it
+            detail = error.message
+        else:
+            detail = output.text(Stream.STDERR).strip() or f"exit status {code}"
+        finally:
+            await output.close()
+            await checked.close()
+        items.append(runner_item(code, detail, fast))
+        return Checklist(image, found["Id"], int(found.get("Size") or 0), tier, tuple(items))

@@ -16,6 +16,7 @@ class Sandbox:
     """A started container with its executor on the line (or a sleeper, without python3)."""
 
     container_id: str
+    image: str
     channel: ExecutorChannel
     uid: int
     gid: int
