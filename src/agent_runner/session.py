@@ -2,7 +2,8 @@
 
 A session owns at most one shell per mode (the host shell, the sandbox) for its lifetime
 and runs its commands one at a time, so ``cd`` and ``export`` carry over. In AUTO mode each
-command goes where the policy sends it, and what it changed is carried to the other shell.
+command goes where the policy sends it, and what it changed is carried to the other shell,
+except what the sandbox set that could run code on the host (:mod:`agent_runner.auto`).
 Closing the session, or leaving it idle past ``ttl``, releases both shells.
 """
 
@@ -136,8 +137,11 @@ class Session:
             await output.flush()
         finally:
             await output.close()
+        notes: list[str] = []
         if self._shared is not None:
-            await self._share(mode, before, shell.state)
+            notes = await self._share(mode, before, shell.state)
+        if notes and reason is not None:
+            reason = "; ".join([reason, *notes])
         return ExecutionResult(
             command=command,
             exit_code=outcome.exit_code,
@@ -176,13 +180,15 @@ class Session:
         )
         return decision.mode, decision.reason
 
-    async def _share(self, mode: ExecutionMode, before: ShellState, after: ShellState) -> None:
-        """Carry what the command changed to the session's other shell (AUTO mode)."""
+    async def _share(self, mode: ExecutionMode, before: ShellState, after: ShellState) -> list[str]:
+        """Carry what the command changed to the session's other shell (AUTO mode); return
+        what did not cross, for the command's reason."""
         assert self._shared is not None
-        changes = self._shared.record(mode, before, after)
+        carried = self._shared.record(mode, before, after)
         for other_mode, other in self._shells.items():
             if other_mode is not mode:
-                await other.adjust(self._shared.cwd_for(other_mode), changes)
+                await other.adjust(self._shared.cwd_for(other_mode), carried.changes)
+        return carried.notes()
 
     async def _backend(self, mode: ExecutionMode) -> Backend:
         return await self._host.backend(mode, self.backend_name)
@@ -216,6 +222,31 @@ class Session:
         """Where the host shell stands (for resuming the session later), if it ran anything."""
         shell = self._shells.get(ExecutionMode.LOCAL)
         return shell.state if shell is not None else None
+
+    def held_variables(self) -> dict[str, str]:
+        """Variables the sandbox set that the host shell did not take, with the reason."""
+        return {name: why for name, (_, why) in self._auto_shared().held.items()}
+
+    async def trust_sandbox_variables(self, names: Iterable[str] | None = None) -> list[str]:
+        """Give the host shell the held variables ``names`` (None: all) after all."""
+        shared = self._auto_shared()
+        async with self._lock:
+            try:
+                changes = shared.accept(None if names is None else list(names))
+            except KeyError as error:
+                raise InvalidSetting(f"not held back from the host: {error.args[0]}") from None
+            local = self._shells.get(ExecutionMode.LOCAL)
+            if local is not None:
+                await local.adjust(None, changes)
+        return sorted(changes)
+
+    def _auto_shared(self) -> SharedState:
+        if self._shared is None:
+            raise InvalidSetting(
+                f"session {self.execution_id!r} runs in {self.mode.value} mode: only AUTO "
+                "sessions hold back what the sandbox set"
+            )
+        return self._shared
 
     async def stream(
         self, command: str, **options: Any
