@@ -7,6 +7,8 @@ package closes it.
 
 - :mod:`~.variables`: which variables a sandboxed command set may reach the host shell (plain
   data only; the dangerous families are named in the reason of the command that set them).
+- :mod:`~.written`: the record of sandbox-written paths, and the view of it the AUTO policy
+  asks (:class:`agent_runner.policy.SandboxWritten`, rule ``sandbox-written``).
 
 The user guide and the threat model are ``docs/sandbox/auto-mode.md``.
 """
