@@ -3,7 +3,7 @@
 A session owns at most one shell per mode (the host shell, the sandbox) for its lifetime
 and runs its commands one at a time, so ``cd`` and ``export`` carry over. In AUTO mode each
 command goes where the policy sends it, and what it changed is carried to the other shell,
-except what the sandbox set that could run code on the host (:mod:`agent_runner.auto`).
+except what the sandbox wrote that could run on the host (:mod:`agent_runner.auto`).
 Closing the session, or leaving it idle past ``ttl``, releases both shells.
 """
 
@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent_runner.backends.base import Backend, CommandRequest, Shell, ShellSpec, ShellState
 from agent_runner.config import Settings
@@ -23,6 +23,10 @@ from agent_runner.modes import ExecutionMode
 from agent_runner.output import OutputCollector
 from agent_runner.results import ExecutionResult, OutputCallback, OutputChunk, Stream
 from agent_runner.shared_state import SharedState
+
+if TYPE_CHECKING:
+    from agent_runner.auto.quarantine import Quarantine
+    from agent_runner.auto.written import SandboxWrite
 
 PathLike = str | os.PathLike[str]
 DecisionCallback = Callable[[ExecutionMode, str | None], None]
@@ -66,6 +70,12 @@ class Session:
             if mode is ExecutionMode.AUTO
             else None
         )
+        self._quarantine: Quarantine | None = None
+        if self._shared is not None:
+            from agent_runner.auto.quarantine import Quarantine
+
+            tracked = self.settings.sandbox.workspace == "bind"
+            self._quarantine = Quarantine(self._shared.host_workspace, tracked=tracked)
         self._persistent = persistent
         self._shells: dict[ExecutionMode, Shell] = {}
         self._lock = asyncio.Lock()
@@ -131,15 +141,19 @@ class Session:
         settings = self.settings
         output = OutputCollector(settings.max_output_bytes, on_output)
         request = CommandRequest(command, timeout if timeout is not None else settings.timeout, env)
+        watching = self._quarantine if mode is ExecutionMode.SANDBOX else None
+        snapshot = await watching.before() if watching is not None else None
         started = time.perf_counter()
+        notes: list[str] = []
         try:
             outcome = await shell.run(request, output)
             await output.flush()
         finally:
             await output.close()
-        notes: list[str] = []
+            if watching is not None:
+                notes = await watching.after(snapshot, command)
         if self._shared is not None:
-            notes = await self._share(mode, before, shell.state)
+            notes = [*await self._share(mode, before, shell.state), *notes]
         if notes and reason is not None:
             reason = "; ".join([reason, *notes])
         return ExecutionResult(
@@ -171,12 +185,15 @@ class Session:
             if local is not None
             else self._shared.cwd_for(ExecutionMode.LOCAL) or self._shared.host_workspace
         )
+        assert self._quarantine is not None
+        host_env = local.state.env if local is not None else {**os.environ, **self._env}
         decision = decide(
             command,
             requirements=requirements,
             cwd=start,
             workspace=self._shared.host_workspace,
             auto=self.settings.auto,
+            sandbox_written=self._quarantine.policy_view(host_env.get("PATH")),
         )
         return decision.mode, decision.reason
 
@@ -223,16 +240,32 @@ class Session:
         shell = self._shells.get(ExecutionMode.LOCAL)
         return shell.state if shell is not None else None
 
+    def sandbox_writes(self) -> list[SandboxWrite]:
+        """What the sandbox wrote in the workspace that the host does not run until accepted
+        (AUTO sessions; the record is the machine's, so other sessions' writes show too)."""
+        return self._auto().writes()
+
+    async def trust_sandbox_writes(self, paths: Iterable[PathLike] | None = None) -> list[str]:
+        """Accept what the sandbox wrote at ``paths`` (relative to the workspace; a directory
+        accepts all under it), or everything in the workspace: later local commands may run
+        it. Returns what was accepted."""
+        quarantine = self._auto()
+        async with self._lock:
+            return quarantine.accept(paths)
+
     def held_variables(self) -> dict[str, str]:
         """Variables the sandbox set that the host shell did not take, with the reason."""
-        return {name: why for name, (_, why) in self._auto_shared().held.items()}
+        self._auto()
+        assert self._shared is not None
+        return {name: why for name, (_, why) in self._shared.held.items()}
 
     async def trust_sandbox_variables(self, names: Iterable[str] | None = None) -> list[str]:
         """Give the host shell the held variables ``names`` (None: all) after all."""
-        shared = self._auto_shared()
+        self._auto()
+        assert self._shared is not None
         async with self._lock:
             try:
-                changes = shared.accept(None if names is None else list(names))
+                changes = self._shared.accept(None if names is None else list(names))
             except KeyError as error:
                 raise InvalidSetting(f"not held back from the host: {error.args[0]}") from None
             local = self._shells.get(ExecutionMode.LOCAL)
@@ -240,13 +273,13 @@ class Session:
                 await local.adjust(None, changes)
         return sorted(changes)
 
-    def _auto_shared(self) -> SharedState:
-        if self._shared is None:
+    def _auto(self) -> Quarantine:
+        if self._quarantine is None:
             raise InvalidSetting(
                 f"session {self.execution_id!r} runs in {self.mode.value} mode: only AUTO "
-                "sessions hold back what the sandbox set"
+                "sessions hold back what the sandbox wrote"
             )
-        return self._shared
+        return self._quarantine
 
     async def stream(
         self, command: str, **options: Any
