@@ -50,7 +50,7 @@ Skip = Callable[[str], bool]
 @dataclass(frozen=True)
 class Limits:
     entries: int = 50_000
-    """Entries one walk may look at (about 0.17 s each way here; docs/performance.md)."""
+    """Entries one walk may look at (about 0.2 s a walk here; docs/performance.md)."""
     seconds: float = 2.0
     """Time one walk may take (a slow or network file system)."""
     look_into: int = 256
