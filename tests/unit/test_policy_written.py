@@ -108,6 +108,10 @@ SANDBOXED = [
     (["pyproject.toml"], "pytest tests", "uses pyproject.toml"),
     (["setup.cfg"], "py.test", "uses setup.cfg"),
     (["tox.ini"], "tox -e py311", "uses tox.ini"),
+    (["setup.py"], "pip install -e .", "uses setup.py, which the sandbox wrote"),
+    (["pyproject.toml"], "python -m pip install -e .", "uses pyproject.toml"),
+    (["pyproject.toml"], "uv sync", "uses pyproject.toml"),
+    (["setup.py"], "uv pip install -e .", "uses setup.py"),
     ([".envrc"], "direnv allow", '"direnv allow" uses .envrc, which the sandbox wrote'),
     (["build.rs"], "cargo build", "uses build.rs, which the sandbox wrote"),
     ([".cargo/config.toml"], "cargo test", "uses .cargo/config.toml"),
@@ -215,9 +219,10 @@ def test_a_workspace_held_whole_names_why(ws):
 
 
 def test_local_user_rules_do_not_waive_it(ws):
-    auto = Auto(Rule("./run.sh", "local"), Rule("make", "local"))
+    auto = Auto(Rule("./run.sh", "local"), Rule("make", "local"), Rule("pip install -e .", "local"))
     assert decision(ws, "./run.sh", "run.sh", auto=auto).rule == WRITTEN
     assert decision(ws, "make", "Makefile", auto=auto).rule == WRITTEN
+    assert decision(ws, "pip install -e .", "setup.py", auto=auto).rule == WRITTEN
     # ... while the same rules still allow what the sandbox did not write.
     allowed = decision(ws, "make", "data.json", auto=auto)
     assert (allowed.mode, allowed.rule) == (ExecutionMode.LOCAL, "user-rule")

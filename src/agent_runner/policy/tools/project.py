@@ -98,7 +98,10 @@ _PYTEST = _project(
     spec=opts("cp", "rootdir confcutdir"),
     chdir="rootdir",
 )
-_PY_RUNNER = _project("pyproject.toml uv.toml poetry.toml Pipfile setup.py setup.cfg", only="run")
+_PY_PROJECT = "pyproject.toml setup.py setup.cfg"
+_PY_RUNNER = _project(
+    f"{_PY_PROJECT} uv.toml poetry.toml Pipfile", only="run pip sync install build"
+)
 _MAKE = _project(
     "GNUmakefile makefile Makefile",
     anywhere="*.mk",
@@ -135,6 +138,7 @@ PROJECT_TOOLS: dict[str, Project] = {
     "bun": _NODE,
     "pytest": _PYTEST,
     "py.test": _PYTEST,
+    "pip": _project(_PY_PROJECT, only="install download wheel"),
     "tox": _project("tox.ini pyproject.toml setup.cfg setup.py"),
     "nox": _project("noxfile.py"),
     "uv": _PY_RUNNER,
