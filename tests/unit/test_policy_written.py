@@ -196,6 +196,25 @@ def test_a_directory_earlier_in_path_wins(ws, tmp_path):
     assert result.mode == ExecutionMode.LOCAL, result.reason
 
 
+def test_writing_through_a_link_the_sandbox_made_goes_to_the_sandbox(ws):
+    outside = "/etc/hostname"  # outside the workspace and the temp directories
+    (ws / "notes.md").symlink_to(os.path.relpath(outside, ws))
+    (ws / "up").symlink_to(os.path.relpath("/etc", ws))
+    (ws / "inside.md").symlink_to("sub")
+    for command in ("echo x >> notes.md", "tee -a notes.md < /dev/null", "touch up/y"):
+        result = decision(ws, command, "notes.md", "up")
+        assert result.rule == WRITTEN, command
+        assert " through " in result.reason
+    assert decision(ws, "echo x >> notes.md", "notes.md").reason == (
+        f'"echo x >> notes.md" writes to {outside} through notes.md, which the sandbox wrote'
+    )
+    # Removing the link removes the link; a link inside the workspace is fine.
+    assert decision(ws, "rm notes.md", "notes.md").mode == ExecutionMode.LOCAL
+    assert decision(ws, "echo x > inside.md/f", "inside.md").mode == ExecutionMode.LOCAL
+    # What the sandbox did not write is judged as before (links are not followed).
+    assert decision(ws, "echo x >> notes.md", "other.txt").mode == ExecutionMode.LOCAL
+
+
 def test_the_git_repository_root_may_be_above_the_cwd(ws):
     result = decision(ws, "git commit -m x", ".git/hooks/pre-commit", cwd=ws / "sub" / "deeper")
     assert result.reason == '"git commit -m x" uses .git/hooks/pre-commit, which the sandbox wrote'

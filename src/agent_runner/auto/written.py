@@ -104,18 +104,15 @@ class Written:
         return sorted(found)
 
     def covering(self, path: str) -> str | None:
-        """The entry that is ``path``, else the nearest directory entry holding it."""
+        """The entry that is ``path``, else the nearest one holding it: a directory the
+        sandbox created, or a link it made (only those can have something under them)."""
         entries = self.entries
-        if path in entries:
-            return path
-        while True:
+        while path not in entries:
             parent = os.path.dirname(path)
             if parent == path:
                 return None
             path = parent
-            entry = entries.get(path)
-            if entry is not None and entry.directory:
-                return path
+        return path
 
     def add(self, path: str, entry: Entry) -> bool:
         """Record ``path`` unless an entry holding it already says as much; True if added."""
@@ -187,10 +184,10 @@ class View:
         if entry.note:
             where = "" if key == path else f", in {self.show(key)}"
             return f"{shown}{where}, which the sandbox may have written ({entry.note})"
+        verb = "created" if entry.directory else "wrote"
         if key == path:
-            verb = "created" if entry.directory else "wrote"
             return f"{shown}, which the sandbox {verb}"
-        return f"{shown}, in {self.show(key)}, which the sandbox created"
+        return f"{shown}, in {self.show(key)}, which the sandbox {verb}"
 
     def _shown_path(self, path: str) -> str:
         real = self._real

@@ -155,6 +155,8 @@ class Commands:
         what = workspace.outside_write(self.source, word, offset, cwd, verb, stop, removes)
         if what is not None:
             self.analysis.find(OUTSIDE, view.text, what, (view,))
+        elif self.analysis.written is not None:
+            written.write_through(self.analysis, view.text, word, offset, cwd, stop, removes)
 
     def generated(self, view: View, word: Word, what: str = "runs code") -> None:
         """``view`` runs code that only exists at run time (``sh -c "$X"``, ``eval $(...)``)."""

@@ -182,6 +182,9 @@ class Walker:
                     )
                     if what is not None:
                         self.analysis.find(OUTSIDE, self.source.text(statement), what)
+                    elif self.analysis.written is not None:
+                        text = self.source.text(statement)
+                        written.write_through(self.analysis, text, word, 0, cwd)
             elif target is not None and operator == "<":
                 word = self.source.word(target)
                 stdin = self.read_file([word], cwd)

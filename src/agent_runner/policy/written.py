@@ -18,7 +18,10 @@ it would
    and ``.envrc``, ``cargo`` and ``build.rs``/``.cargo/``, and the rest of
    :data:`~agent_runner.policy.tools.project.PROJECT_TOOLS`, looked up in the project
    directory (the cwd or ``-C DIR``) and its parents in the workspace;
-3. **run the project's code while the sandbox wrote some of it**: interpreters, test
+3. **write through a link it made to outside the workspace**: ``echo x >> notes.md`` when
+   the sandbox made ``notes.md`` a link to ``../../.bashrc`` (the path is resolved on the
+   host, for what the sandbox wrote only);
+4. **run the project's code while the sandbox wrote some of it**: interpreters, test
    runners and build tools (:data:`~agent_runner.policy.tools.project.CODE_RUNNERS` and the
    project tools that run code), and workspace scripts, import and run what is beside them
    (``python app.py`` imports the ``util.py`` the sandbox changed, ``npm test`` runs the
@@ -47,7 +50,16 @@ from agent_runner.policy.paths import Cwd
 from agent_runner.policy.tools.project import CODE_RUNNERS, SHELL_BUILTINS, ProjectUse
 from agent_runner.policy.words import Word
 
-__all__ = ["SandboxWritten", "command", "project_code", "run_file", "run_module", "source_file"]
+__all__ = [
+    "SandboxWritten",
+    "command",
+    "finish",
+    "project_code",
+    "run_file",
+    "run_module",
+    "source_file",
+    "write_through",
+]
 
 
 def command(
@@ -143,6 +155,33 @@ def finish(analysis: Analysis) -> None:
     if shown is not None:
         what = f"runs the project's code, and the sandbox wrote some of it ({shown})"
         analysis.find(WRITTEN, view.text, what)
+
+
+def write_through(
+    analysis: Analysis,
+    text: str,
+    word: Word | None,
+    offset: int,
+    cwd: Cwd,
+    stop: str = "",
+    removes: bool = False,
+) -> None:
+    """A write inside the workspace to a path the sandbox wrote (or under a directory it
+    made) lands where its symbolic links lead: a finding when that is outside
+    (``notes.md -> ../../.bashrc``). Removing a link removes the link, not its target."""
+    written = analysis.written
+    assert written is not None
+    workspace = analysis.workspace
+    found = sorted(cwd or ()) if word is None else workspace.resolve(word, offset, cwd, stop)
+    for path in found or ():
+        shown = written.covering(path)
+        if shown is None:
+            continue
+        parent, name = os.path.split(path)
+        real = os.path.join(os.path.realpath(parent), name) if removes else os.path.realpath(path)
+        if not workspace.inside(real):
+            analysis.find(WRITTEN, text, f"writes to {real} through {shown}")
+            return
 
 
 def _in_workspace(analysis: Analysis, path: str) -> bool:
