@@ -82,18 +82,24 @@ class Quarantine:
 
         skip = self._skip(self.store.current())
         found = await asyncio.to_thread(snapshot.changes, before, self.root, skip, self.limits)
-        whole = None
         if found.overflow is not None:
-            whole = f"the workspace: {found.overflow}"
-        elif leaves_processes(command):
-            whole = BACKGROUND
+            return self.hold_workspace(f"the workspace: {found.overflow}")
+        if leaves_processes(command):
+            return self.hold_workspace(BACKGROUND)
         entries = {self._absolute(rel): entry for rel, entry in found.written.items()}
-        if whole is not None:
-            entries = {self.root: Entry(directory=True, code=True, note=whole)}
         if not entries:
             return []
         added: list[str] = self.store.update(lambda written: _add(written, entries))
-        return [self._note(added, whole)] if added else []
+        return [self._note(added, None)] if added else []
+
+    def hold_workspace(self, why: str) -> list[str]:
+        """Count all of the workspace as sandbox-written (``why``: for the reason), as when a
+        process the sandbox runs may write at any time; return the note for the reason."""
+        if not self.tracked:
+            return []
+        entries = {self.root: Entry(directory=True, code=True, note=why)}
+        added: list[str] = self.store.update(lambda written: _add(written, entries))
+        return [self._note(added, why)] if added else []
 
     def _skip(self, written: Written) -> snapshot.Skip:
         """Directories not walked: those recorded as holding code (untrusted already)."""
