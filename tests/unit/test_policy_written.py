@@ -227,7 +227,7 @@ def test_a_project_in_a_directory_known_only_at_run_time(ws):
 
 
 def test_a_workspace_held_whole_names_why(ws):
-    note = "the workspace: it has more than 50000 entries, too many to track"
+    note = "it has more than 50000 entries, too many to track"
     written = Written({os.path.realpath(ws): Entry(True, True, note)})
     result = decide("./run.sh", cwd=ws, sandbox_written=View(written, str(ws), None))
     assert result.reason == (

@@ -83,7 +83,7 @@ class Quarantine:
         skip = self._skip(self.store.current())
         found = await asyncio.to_thread(snapshot.changes, before, self.root, skip, self.limits)
         if found.overflow is not None:
-            return self.hold_workspace(f"the workspace: {found.overflow}")
+            return self.hold_workspace(found.overflow)
         if leaves_processes(command):
             return self.hold_workspace(BACKGROUND)
         entries = {self._absolute(rel): entry for rel, entry in found.written.items()}

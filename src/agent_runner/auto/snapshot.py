@@ -66,7 +66,6 @@ class Snapshot:
     entries: dict[str, Stat] = field(default_factory=dict)
     overflow: str | None = None
     """Why the walk stopped early (None: it saw everything it meant to)."""
-    seconds: float = 0.0
     taken_ns: int = 0
     """The wall clock when the walk started (``time.time_ns``, the clock ctimes are in)."""
 
@@ -77,7 +76,6 @@ class Changes:
 
     written: dict[str, Entry] = field(default_factory=dict)
     overflow: str | None = None
-    seconds: float = 0.0
 
 
 def _stat(st: os.stat_result) -> Stat:
@@ -105,7 +103,6 @@ def changes(before: Snapshot, root: str, skip: Skip, limits: Limits | None = Non
     limits = limits or Limits()
     if before.overflow is not None:
         return Changes(overflow=before.overflow)
-    started = time.perf_counter()
     after, created = _walk(root, skip, limits, before.entries)
     found = Changes(overflow=after.overflow)
     if found.overflow is None:
@@ -119,7 +116,6 @@ def changes(before: Snapshot, root: str, skip: Skip, limits: Limits | None = Non
             elif not stat.S_ISDIR(now[1]) and (old.get(relative) != now or now[4] >= hot):
                 executable = bool(now[1] & 0o111) or stat.S_ISLNK(now[1])
                 found.written[relative] = Entry(False, is_code(relative, executable))
-    found.seconds = time.perf_counter() - started
     return found
 
 
@@ -127,7 +123,6 @@ def _walk(
     root: str, skip: Skip, limits: Limits, before: dict[str, Stat] | None
 ) -> tuple[Snapshot, set[str]]:
     """One walk; with ``before``, directories new since then are recorded, not entered."""
-    started = time.perf_counter()
     deadline = time.monotonic() + limits.seconds
     snapshot = Snapshot(taken_ns=time.time_ns())
     entries = snapshot.entries
@@ -145,7 +140,6 @@ def _walk(
                 count += 1
                 if count > limits.entries or (count % 512 == 0 and time.monotonic() > deadline):
                     snapshot.overflow = _overflow(limits, count)
-                    snapshot.seconds = time.perf_counter() - started
                     return snapshot, created
                 path = f"{relative}/{item.name}" if relative else item.name
                 try:
@@ -161,7 +155,6 @@ def _walk(
                         created.add(path)
                         continue
                 stack.append(path)
-    snapshot.seconds = time.perf_counter() - started
     return snapshot, created
 
 

@@ -54,8 +54,9 @@ class SandboxWrite:
         return asdict(self)
 
     def __str__(self) -> str:
+        """One line of ``agent-runner trust``: ``run.sh<TAB>code``."""
         kind = "code" if self.code else "data"
-        return f"{self.path}\t{kind}" + (f"\t(may have written: {self.note})" if self.note else "")
+        return f"{self.path}\t{kind}" + (f" (may have written: {self.note})" if self.note else "")
 
 
 class Written:
@@ -168,19 +169,22 @@ class View:
         return path
 
     def show(self, key: str) -> str:
-        """How a reason shows a recorded path: relative to the workspace when inside it."""
-        real = self._real
-        if key == real:
+        """How a reason shows a recorded path: relative to the workspace when inside it, a
+        directory with a trailing ``/``."""
+        shown = self._relative(key)
+        if shown == "the workspace" or not self._written.entries[key].directory:
+            return shown
+        return shown + "/"
+
+    def _relative(self, path: str) -> str:
+        real = self._real.rstrip("/")
+        if path == self._real:
             return "the workspace"
-        if key.startswith(real.rstrip("/") + "/"):
-            relative = key[len(real.rstrip("/")) + 1 :]
-        else:
-            relative = key
-        return relative + ("/" if self._written.entries[key].directory else "")
+        return path[len(real) + 1 :] if path.startswith(real + "/") else path
 
     def _describe(self, path: str, key: str) -> str:
         entry = self._written.entries[key]
-        shown = self.show(key) if key == path else self._shown_path(path)
+        shown = self.show(key) if key == path else self._relative(path)
         if entry.note:
             where = "" if key == path else f", in {self.show(key)}"
             return f"{shown}{where}, which the sandbox may have written ({entry.note})"
@@ -188,14 +192,6 @@ class View:
         if key == path:
             return f"{shown}, which the sandbox {verb}"
         return f"{shown}, in {self.show(key)}, which the sandbox {verb}"
-
-    def _shown_path(self, path: str) -> str:
-        real = self._real
-        if path == real:
-            return "the workspace"
-        if path.startswith(real.rstrip("/") + "/"):
-            return path[len(real.rstrip("/")) + 1 :]
-        return path
 
     # -- the protocol ------------------------------------------------------------------
 

@@ -56,9 +56,6 @@ def _trust(args: argparse.Namespace) -> int:
     if not writes:
         return emit(f"nothing the sandbox wrote is held back in {workspace}")
     lines = [f"the sandbox wrote, and the host does not run until you accept ({workspace}):"]
-    for write in writes:
-        kind = "code" if write.code else "data"
-        note = f" (may have written: {write.note})" if write.note else ""
-        lines.append(f"  {write.path}\t{kind}{note}")
+    lines.extend(f"  {write}" for write in writes)
     lines.append("accept with: agent-runner trust PATH... (or --all)")
     return emit("\n".join(lines))
