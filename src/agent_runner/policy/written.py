@@ -32,11 +32,12 @@ it would
 The finding belongs to no command, so local user rules never waive it: a rule trusts a
 command, not what the sandbox put where that command looks. Accepting the writes (``agent-
 runner trust``, ``Session.trust_sandbox_writes()``) is how the user says yes. With no record
-(``written=None``, every session that is not AUTO with a sandbox that wrote something)
+(``sandbox_written=None``: every session that is not AUTO, or whose record is empty)
 nothing here runs: every other decision is unchanged.
 
 This is the one part of the policy that looks at the file system: whether a file exists
-in a ``PATH`` directory, and where a git repository's root is.
+in a ``PATH`` directory, where a git repository's root is, and where a link the sandbox
+made leads.
 """
 
 from __future__ import annotations
