@@ -3,6 +3,8 @@
 Runs :func:`agent_runner.policy.decide` on every corpus command shorter than 200 characters,
 several rounds, and prints the median, 90th/99th percentile and maximum time per decision
 in microseconds. Exits 1 when the median reaches 1 ms (the target), so CI can run it as a gate.
+With ``--written N`` the decisions also get a record of N sandbox-written files in the
+workspace (rule sandbox-written), as an AUTO session whose sandbox wrote them would pass.
 This is a benchmark script, not a test: ``python benchmarks/policy_decision.py [--rounds N]``.
 """
 
@@ -37,6 +39,9 @@ def corpus_commands() -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="passes over the corpus")
+    parser.add_argument(
+        "--written", type=int, default=0, help="sandbox-written files in the workspace"
+    )
     options = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "src"))
@@ -45,13 +50,21 @@ def main() -> int:
     commands = corpus_commands()
     workspace = "/home/tester/project"
     os.environ["HOME"] = "/home/tester"
+    written = None
+    if options.written:
+        from agent_runner.auto.written import Entry, View, Written
+
+        record = Written(
+            {f"{workspace}/gen/file{i}.py": Entry(False, True) for i in range(options.written)}
+        )
+        written = View(record, workspace, "/usr/bin:/bin")
     decide("echo warm-up", cwd=workspace)  # the parser is created lazily, once
 
     samples: list[float] = []
     for _ in range(options.rounds):
         for command in commands:
             start = time.perf_counter_ns()
-            decide(command, cwd=workspace)
+            decide(command, cwd=workspace, sandbox_written=written)
             samples.append((time.perf_counter_ns() - start) / 1000)
 
     samples.sort()
@@ -59,7 +72,8 @@ def main() -> int:
     p90 = samples[int(len(samples) * 0.9) - 1]
     p99 = samples[int(len(samples) * 0.99) - 1]
     slowest = samples[-1]
-    print(f"policy.decide over {len(commands)} corpus commands x {options.rounds} rounds")
+    shown = f", {options.written} sandbox-written files" if options.written else ""
+    print(f"policy.decide over {len(commands)} corpus commands x {options.rounds} rounds{shown}")
     print(f"median {median:8.1f} us")
     print(f"p90    {p90:8.1f} us")
     print(f"p99    {p99:8.1f} us")

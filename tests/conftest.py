@@ -148,13 +148,24 @@ def image_without_python(docker_api, sandbox_image) -> str:
 
 
 def cli_environment(tmp_path: Path, **variables: str) -> dict[str, str]:
-    """The host environment without any STIGMER_* setting, a config file of the test's own,
-    plus ``variables``: what a user's shell would hand to ``agent-runner``."""
+    """The host environment without any STIGMER_* setting, a config file and a state
+    directory of the test's own, plus ``variables``: what a user's shell would hand to
+    ``agent-runner``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")}
     env["STIGMER_CONFIG"] = str(tmp_path / "config.yaml")
     env["STIGMER_CACHE_DIR"] = str(tmp_path / "stigmer-cache")
+    env["STIGMER_STATE_DIR"] = str(tmp_path / "state")
     env.update(variables)
     return env
+
+
+@pytest.fixture(autouse=True)
+def state_directory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Each test's own state directory: what AUTO's sandboxes wrote is recorded there
+    (agent_runner.auto.store), never in the home of whoever runs the tests."""
+    path = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("STIGMER_STATE_DIR", str(path))
+    return path
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 120):

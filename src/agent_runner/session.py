@@ -2,7 +2,8 @@
 
 A session owns at most one shell per mode (the host shell, the sandbox) for its lifetime
 and runs its commands one at a time, so ``cd`` and ``export`` carry over. In AUTO mode each
-command goes where the policy sends it, and what it changed is carried to the other shell.
+command goes where the policy sends it, and what it changed is carried to the other shell,
+except what the sandbox wrote that could run on the host (:mod:`agent_runner.auto`).
 Closing the session, or leaving it idle past ``ttl``, releases both shells.
 
 Custom requirements are read (and checked) here, before any sandbox starts, and travel to
@@ -18,7 +19,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent_runner.backends.base import (
     Backend,
@@ -37,6 +38,10 @@ from agent_runner.process import Process
 from agent_runner.requirements import Requirements, for_command, keeps_one_image
 from agent_runner.results import ExecutionResult, OutputCallback, OutputChunk, Stream
 from agent_runner.shared_state import SharedState
+
+if TYPE_CHECKING:
+    from agent_runner.auto.quarantine import Quarantine
+    from agent_runner.auto.written import SandboxWrite
 
 PathLike = str | os.PathLike[str]
 DecisionCallback = Callable[[ExecutionMode, str | None], None]
@@ -80,6 +85,12 @@ class Session:
             if mode is ExecutionMode.AUTO
             else None
         )
+        self._quarantine: Quarantine | None = None
+        if self._shared is not None:
+            from agent_runner.auto.quarantine import Quarantine
+
+            tracked = self.settings.sandbox.workspace == "bind"
+            self._quarantine = Quarantine(self._shared.host_workspace, tracked=tracked)
         self._persistent = persistent
         self._shells: dict[ExecutionMode, Shell] = {}
         self._processes: dict[str, Process] = {}
@@ -155,14 +166,21 @@ class Session:
         settings = self.settings
         output = OutputCollector(settings.max_output_bytes, on_output)
         request = CommandRequest(command, timeout if timeout is not None else settings.timeout, env)
+        watching = self._quarantine if mode is ExecutionMode.SANDBOX else None
+        snapshot = await watching.before() if watching is not None else None
         started = time.perf_counter()
+        notes: list[str] = []
         try:
             outcome = await shell.run(request, output)
             await output.flush()
         finally:
             await output.close()
+            if watching is not None:
+                notes = await watching.after(snapshot, command)
         if self._shared is not None:
-            await self._share(mode, before, shell.state)
+            notes = [*await self._share(mode, before, shell.state), *notes]
+        if notes and reason is not None:
+            reason = "; ".join([reason, *notes])
         return ExecutionResult(
             command=command,
             exit_code=outcome.exit_code,
@@ -192,22 +210,27 @@ class Session:
             if local is not None
             else self._shared.cwd_for(ExecutionMode.LOCAL) or self._shared.host_workspace
         )
+        assert self._quarantine is not None
+        host_env = local.state.env if local is not None else {**os.environ, **self._env}
         decision = decide(
             command,
             requirements=requirements,
             cwd=start,
             workspace=self._shared.host_workspace,
             auto=self.settings.auto,
+            sandbox_written=self._quarantine.policy_view(host_env.get("PATH")),
         )
         return decision.mode, decision.reason
 
-    async def _share(self, mode: ExecutionMode, before: ShellState, after: ShellState) -> None:
-        """Carry what the command changed to the session's other shell (AUTO mode)."""
+    async def _share(self, mode: ExecutionMode, before: ShellState, after: ShellState) -> list[str]:
+        """Carry what the command changed to the session's other shell (AUTO mode); return
+        what did not cross, for the command's reason."""
         assert self._shared is not None
-        changes = self._shared.record(mode, before, after)
+        carried = self._shared.record(mode, before, after)
         for other_mode, other in self._shells.items():
             if other_mode is not mode:
-                await other.adjust(self._shared.cwd_for(other_mode), changes)
+                await other.adjust(self._shared.cwd_for(other_mode), carried.changes)
+        return carried.notes()
 
     async def _backend(self, mode: ExecutionMode) -> Backend:
         return await self._host.backend(mode, self.backend_name)
@@ -268,6 +291,11 @@ class Session:
             raise SessionClosed(f"session {self.execution_id!r} is closed: {self._closed_because}")
         mode, reason = self._choose_mode(command, None)
         shell = await self._shell(mode)
+        if mode is ExecutionMode.SANDBOX and self._quarantine is not None:
+            # It may write the workspace at any moment while it runs: until the user accepts
+            # the sandbox's writes, nothing in the workspace counts as the user's.
+            notes = self._quarantine.hold_workspace("a sandboxed process may write it any time")
+            reason = "; ".join([reason or "", *notes]).strip("; ") or None
         process = Process(
             command,
             mode=mode,
@@ -322,6 +350,47 @@ class Session:
         """Where the host shell stands (for resuming the session later), if it ran anything."""
         shell = self._shells.get(ExecutionMode.LOCAL)
         return shell.state if shell is not None else None
+
+    def sandbox_writes(self) -> list[SandboxWrite]:
+        """What the sandbox wrote in the workspace that the host does not run until accepted
+        (AUTO sessions; the record is the machine's, so other sessions' writes show too)."""
+        return self._auto().writes()
+
+    async def trust_sandbox_writes(self, paths: Iterable[PathLike] | None = None) -> list[str]:
+        """Accept what the sandbox wrote at ``paths`` (relative to the workspace; a directory
+        accepts all under it), or everything in the workspace: later local commands may run
+        it. Returns what was accepted."""
+        quarantine = self._auto()
+        async with self._lock:
+            return quarantine.accept(paths)
+
+    def held_variables(self) -> dict[str, str]:
+        """Variables the sandbox set that the host shell did not take, with the reason."""
+        self._auto()
+        assert self._shared is not None
+        return {name: why for name, (_, why) in self._shared.held.items()}
+
+    async def trust_sandbox_variables(self, names: Iterable[str] | None = None) -> list[str]:
+        """Give the host shell the held variables ``names`` (None: all) after all."""
+        self._auto()
+        assert self._shared is not None
+        async with self._lock:
+            try:
+                changes = self._shared.accept(None if names is None else list(names))
+            except KeyError as error:
+                raise InvalidSetting(f"not held back from the host: {error.args[0]}") from None
+            local = self._shells.get(ExecutionMode.LOCAL)
+            if local is not None:
+                await local.adjust(None, changes)
+        return sorted(changes)
+
+    def _auto(self) -> Quarantine:
+        if self._quarantine is None:
+            raise InvalidSetting(
+                f"session {self.execution_id!r} runs in {self.mode.value} mode: only AUTO "
+                "sessions hold back what the sandbox wrote"
+            )
+        return self._quarantine
 
     async def stream(
         self, command: str, **options: Any

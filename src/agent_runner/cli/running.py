@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from agent_runner.cli.common import Subcommands, emit
@@ -13,6 +14,7 @@ from agent_runner.config import SANDBOX_BACKENDS, ExecutionMode, Settings, resol
 from agent_runner.errors import InvalidSetting
 from agent_runner.results import ExecutionResult, OutputChunk, Stream
 from agent_runner.runner import Runner
+from agent_runner.session import DecisionCallback
 from agent_runner.session_store import SessionStore
 
 
@@ -100,6 +102,7 @@ async def _run(settings: Settings, args: argparse.Namespace, env: dict[str, str]
     store = SessionStore.default() if args.session else None
     saved = store.load(args.session) if store is not None else None
     cwd = args.cwd or (saved.cwd if saved is not None else None)
+    announced: list[str] = []
     async with Runner(settings) as runner:
         session = runner.session(
             args.session,
@@ -113,13 +116,13 @@ async def _run(settings: Settings, args: argparse.Namespace, env: dict[str, str]
                 env=env,
                 requirements=args.requirements,
                 on_output=None if args.json else _write_live,
-                on_decision=None if args.quiet or args.json else _announce,
+                on_decision=None if args.quiet or args.json else _announcer(announced),
             )
             if store is not None:
                 store.save(args.session, session.state())
     if args.json:
         print(result.model_dump_json(indent=2))
-    _report_end(result, args)
+    _report_end(result, args, announced)
     return result.exit_code
 
 
@@ -129,14 +132,23 @@ def _write_live(chunk: OutputChunk) -> None:
     target.buffer.flush()
 
 
-def _announce(mode: ExecutionMode, reason: str | None) -> None:
-    if reason is not None:
-        print(f"auto -> {mode.value}: {reason}", file=sys.stderr, flush=True)
+def _announcer(announced: list[str]) -> DecisionCallback:
+    def announce(mode: ExecutionMode, reason: str | None) -> None:
+        if reason is not None:
+            announced.append(reason)
+            print(f"auto -> {mode.value}: {reason}", file=sys.stderr, flush=True)
+
+    return announce
 
 
-def _report_end(result: ExecutionResult, args: argparse.Namespace) -> None:
+def _report_end(result: ExecutionResult, args: argparse.Namespace, announced: list[str]) -> None:
     if args.json:
         return
+    reason = result.reason or ""
+    if announced and reason.startswith(announced[0] + "; "):
+        # What the command's reason gained while it ran: what it wrote or set that the
+        # host does not take.
+        print(f"agent-runner: {reason[len(announced[0]) + 2 :]}", file=sys.stderr)
     if result.timed_out:
         print(f"agent-runner: timed out after {result.duration_s:.1f} s; killed", file=sys.stderr)
     if result.oom_killed:
@@ -151,11 +163,17 @@ def _parse_assignment(text: str) -> tuple[str, str]:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    from agent_runner.auto.quarantine import Quarantine
     from agent_runner.policy import decide
 
     settings = resolve().settings
+    quarantine = Quarantine(args.cwd or os.getcwd(), tracked=False)
     decision = decide(
-        args.command, requirements=args.requirements, cwd=args.cwd, auto=settings.auto
+        args.command,
+        requirements=args.requirements,
+        cwd=args.cwd,
+        auto=settings.auto,
+        sandbox_written=quarantine.policy_view(os.environ.get("PATH")),
     )
     if args.json:
         return emit(json.dumps(decision.to_dict(), indent=2))

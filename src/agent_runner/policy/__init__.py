@@ -14,8 +14,10 @@ workspace. Rules, first match wins:
 4. A simple command *anywhere* in it (lists, pipes, subshells, ``$()``, backticks, ``bash -c``
    strings, loops, conditionals, function bodies, wrappers such as ``env``/``timeout``/
    ``xargs``/``sudo``) is risky; when several are, the first rule in this order is reported:
-   **remote-code**, **privilege**, **package-install**, **system-admin**,
-   **outside-workspace** (see :mod:`agent_runner.policy.tools` for the tool knowledge).
+   **remote-code**, **sandbox-written** (it would run code the session's sandbox wrote on
+   the host: :mod:`~agent_runner.policy.written`), **privilege**, **package-install**,
+   **system-admin**, **outside-workspace** (see :mod:`agent_runner.policy.tools` for the
+   tool knowledge).
 5. **default** — ``execution.auto.default`` (``local`` unless configured).
 
 The workspace is ``cwd`` (default: the current directory); changes there and in the temp
@@ -35,6 +37,7 @@ Code layout, in the order a decision runs through it (the user guide is
   or code (wrappers, ``sudo``, shells, interpreters, ``eval``/``source``/``trap``).
 - :mod:`~.analysis`: what the walk collects (views, findings); :mod:`~.ids`: the rule ids.
 - :mod:`~.tools`: what is known about individual tools (tables, and questions over them).
+- :mod:`~.written`: rule ``sandbox-written``, what the session's sandbox wrote on the host.
 
 The package imports nothing from :mod:`agent_runner.config`: settings come in structurally
 (:class:`~.decision.AutoSpec`, :class:`~.user_rules.RuleSpec`), so the configuration can
@@ -53,8 +56,11 @@ from agent_runner.policy.ids import (
     REQUIREMENTS,
     UNPARSABLE,
     USER_RULE,
+    WRITTEN,
 )
 from agent_runner.policy.user_rules import check_rules
+from agent_runner.policy.walker import leaves_processes
+from agent_runner.policy.written import SandboxWritten
 
 __all__ = [
     "ADMIN",
@@ -67,7 +73,10 @@ __all__ = [
     "REQUIREMENTS",
     "UNPARSABLE",
     "USER_RULE",
+    "WRITTEN",
     "Decision",
+    "SandboxWritten",
     "check_rules",
     "decide",
+    "leaves_processes",
 ]

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from agent_runner.policy import nested, tools
+from agent_runner.policy import nested, tools, written
 from agent_runner.policy.analysis import Analysis, Stdin, View
 from agent_runner.policy.ids import ADMIN, DYNAMIC, OUTSIDE, PACKAGE, PRIVILEGE, REMOTE
 from agent_runner.policy.paths import Cwd
@@ -73,9 +73,13 @@ class Commands:
         texts = [word.text for word in args]
         view.fetcher = name in tools.FETCHERS
         view.neutral = name in tools.NEUTRAL
+        if name in tools.DETACHERS:
+            self.analysis.background = True
         functions = self.analysis.functions
         if "/" not in head.text and head.text in functions:
             return None if functions[head.text] else cwd
+        if self.analysis.written is not None:
+            written.command(self.analysis, view, head, name, texts, cwd)
         special = SPECIALS.get(name)
         if special is not None:
             return special(self, view, name, args, texts, cwd, stdin)
@@ -151,6 +155,8 @@ class Commands:
         what = workspace.outside_write(self.source, word, offset, cwd, verb, stop, removes)
         if what is not None:
             self.analysis.find(OUTSIDE, view.text, what, (view,))
+        elif self.analysis.written is not None:
+            written.write_through(self.analysis, view.text, word, offset, cwd, stop, removes)
 
     def generated(self, view: View, word: Word, what: str = "runs code") -> None:
         """``view`` runs code that only exists at run time (``sh -c "$X"``, ``eval $(...)``)."""

@@ -20,6 +20,7 @@ from agent_runner.policy.analysis import Analysis, Finding, View, quote
 from agent_runner.policy.ids import DEFAULT, PRIORITY, REQUIREMENTS, UNPARSABLE, USER_RULE
 from agent_runner.policy.user_rules import Chosen, Rule, RuleSpec, choose, compile_rules
 from agent_runner.policy.walker import analyse
+from agent_runner.policy.written import SandboxWritten
 
 
 @dataclass(frozen=True)
@@ -74,20 +75,23 @@ def decide(
     cwd: str | os.PathLike[str] | None = None,
     auto: AutoSpec | None = None,
     workspace: str | os.PathLike[str] | None = None,
+    sandbox_written: SandboxWritten | None = None,
 ) -> Decision:
     """Decide where AUTO mode runs ``command`` (the rules: :mod:`agent_runner.policy`).
 
     ``cwd`` is where the command starts (default: the current directory); relative paths in
     the command resolve against it. ``workspace`` is where changes are allowed (default:
-    ``cwd``); a session that has ``cd``-ed away from its workspace passes both. Never raises
-    for any command text: what cannot be analysed goes to the sandbox.
+    ``cwd``); a session that has ``cd``-ed away from its workspace passes both.
+    ``sandbox_written`` is what the session's sandbox wrote on the host that the user has
+    not accepted (:mod:`~agent_runner.policy.written`; None: nothing). Never raises for any
+    command text: what cannot be analysed goes to the sandbox.
     """
     settings = auto or _UNCONFIGURED
     start = os.path.normpath(os.path.abspath(os.fspath(cwd) if cwd is not None else "."))
     root = os.fspath(workspace) if workspace is not None else start
     workspace = os.path.normpath(os.path.abspath(root))
     try:
-        analysis = analyse(command, workspace, start)
+        analysis = analyse(command, workspace, start, sandbox_written)
     except RecursionError:
         analysis = Analysis(workspace)
         analysis.error = "nests too deeply to analyse"

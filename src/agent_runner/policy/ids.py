@@ -17,6 +17,9 @@ PRIVILEGE = "privilege"
 REMOTE = "remote-code"
 OUTSIDE = "outside-workspace"
 ADMIN = "system-admin"
+WRITTEN = "sandbox-written"
+"""A local command would run code the sandbox wrote (:mod:`agent_runner.policy.written`)."""
 DEFAULT = "default"
-PRIORITY = (UNPARSABLE, DYNAMIC, REMOTE, PRIVILEGE, PACKAGE, ADMIN, OUTSIDE)
-"""The finding ids, most severe first: of several findings, the first in this order decides."""
+PRIORITY = (UNPARSABLE, DYNAMIC, REMOTE, WRITTEN, PRIVILEGE, PACKAGE, ADMIN, OUTSIDE)
+"""The finding ids, most severe first: of several findings, the first in this order decides.
+Code the sandbox wrote is code from an untrusted source, like code fetched from the network."""

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
-from agent_runner.policy import tools
+from agent_runner.policy import tools, written
 from agent_runner.policy.analysis import Analysis, Stdin, View
-from agent_runner.policy.ids import DYNAMIC, PRIVILEGE, REMOTE
+from agent_runner.policy.ids import DYNAMIC, PRIVILEGE, REMOTE, WRITTEN
 from agent_runner.policy.paths import Cwd
 from agent_runner.policy.words import LIT, UNKNOWN, Part, Word
 
@@ -159,6 +159,10 @@ def shell(
     flags = ["-" + t[1:] if t and t[:1] == "+" and len(t) > 1 else t for t in texts]
     parsed = tools.parse_options(flags, tools.SHELL_OPTIONS, permute=False)
     operand = parsed.operands[0] if parsed.operands else None
+    analysis = host.analysis
+    if analysis.written is not None:
+        for opt in parsed.values("rcfile", "init-file"):
+            written.run_file(analysis, view, args[opt.index], opt.offset, cwd, "sources")
     if parsed.has("c"):
         if operand is not None:
             run_code(host, view, args[operand], 0, cwd)
@@ -167,8 +171,9 @@ def shell(
         stdin_program(host, view, stdin, cwd, shell=True)
     elif args[operand].subst:
         host.generated(view, args[operand])
-    else:
-        host.runs_download(view, args[operand], cwd)
+    elif not host.runs_download(view, args[operand], cwd) and analysis.written is not None:
+        written.run_file(analysis, view, args[operand], 0, cwd)
+        written.project_code(analysis, view)
 
 
 def interpreter(
@@ -190,6 +195,7 @@ def interpreter(
         if args[opt.index].text is None:
             host.generated(view, args[opt.index])
     modules = [opt for opt in parsed.options if opt.name == spec.module and opt.index >= 0]
+    analysis = host.analysis
     if modules:
         opt = modules[0]
         module = args[opt.index]
@@ -197,6 +203,8 @@ def interpreter(
             module = Word([Part((module.text or "")[opt.offset :], LIT)], -1, -1)
             if args[opt.index].text is None:
                 module = UNKNOWN
+        if analysis.written is not None and module.text is not None:
+            written.run_module(analysis, view, module.text, cwd)
         host.run([module, *args[opt.index + 1 :]], cwd, stdin, view, opt.index + 1)
         return
     if name == "perl" and any(opt.name == "i" for opt in parsed.options):
@@ -210,8 +218,8 @@ def interpreter(
         stdin_program(host, view, stdin, cwd, shell=False)
     elif args[operand].subst:
         host.generated(view, args[operand])
-    else:
-        host.runs_download(view, args[operand], cwd)
+    elif not host.runs_download(view, args[operand], cwd) and analysis.written is not None:
+        written.run_file(analysis, view, args[operand], 0, cwd)
 
 
 def evaluate(
@@ -229,13 +237,15 @@ def source_file(
     host: Host, view: View, name: str, args: list[Word], texts: list[str | None], cwd: Cwd,
     stdin: Stdin | None,
 ) -> Cwd:  # fmt: skip
-    """``source``/``.``: a script from a substitution, standard input or an earlier download."""
+    """``source``/``.``: a script from a substitution, standard input or an earlier download,
+    or one the sandbox wrote."""
+    analysis = host.analysis
     if args and args[0].subst:
         host.generated(view, args[0])
     elif args and texts[0] in ("/dev/stdin", "-", "/proc/self/fd/0"):
         stdin_program(host, view, stdin, cwd, shell=True)
-    elif args:
-        host.runs_download(view, args[0], cwd)
+    elif args and not host.runs_download(view, args[0], cwd) and analysis.written is not None:
+        written.source_file(analysis, view, args[0], cwd)
     return cwd
 
 
@@ -252,7 +262,9 @@ def stdin_program(host: Host, view: View, stdin: Stdin | None, cwd: Cwd, shell: 
     """``view`` reads its program from standard input."""
     if stdin is None:
         return
-    if stdin.fetch:
+    if stdin.written is not None:
+        host.analysis.find(WRITTEN, stdin.source or view.text, f"runs {stdin.written}")
+    elif stdin.fetch:
         host.analysis.find(REMOTE, stdin.source or view.text, "runs code fetched from the network")
     elif shell and stdin.script is not None:
         host.script(stdin.script, cwd, None, view)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from tree_sitter import Node
 
-from agent_runner.policy import tools
+from agent_runner.policy import tools, written
 from agent_runner.policy.analysis import Analysis, Stdin, View
 from agent_runner.policy.commands import Commands
 from agent_runner.policy.ids import OUTSIDE, UNPARSABLE
@@ -37,9 +37,15 @@ _STATEMENTS = frozenset({"subshell", "compound_statement", "pipeline", "list", "
                          "while_statement", "for_statement", "case_statement"})  # fmt: skip
 
 
-def analyse(command: str, workspace: str, start: str | None = None) -> Analysis:
-    """Analyse ``command`` run from ``start`` (default: the workspace itself)."""
-    analysis = Analysis(workspace)
+def analyse(
+    command: str,
+    workspace: str,
+    start: str | None = None,
+    sandbox_written: written.SandboxWritten | None = None,
+) -> Analysis:
+    """Analyse ``command`` run from ``start`` (default: the workspace itself), knowing what
+    the sandbox wrote on the host (:mod:`~agent_runner.policy.written`), if anything."""
+    analysis = Analysis(workspace, sandbox_written)
     if "\x00" in command:
         analysis.error = "contains a NUL byte"
         return analysis
@@ -49,7 +55,16 @@ def analyse(command: str, workspace: str, start: str | None = None) -> Analysis:
         analysis.error = "is not valid shell syntax"
         return analysis
     Walker(analysis, source).stmt(root, frozenset({start or workspace}))
+    written.finish(analysis)
     return analysis
+
+
+def leaves_processes(command: str) -> bool:
+    """Whether ``command`` may leave processes running after it returns: something put in
+    the background (``cmd &``, also inside ``bash -c '...'``), detached (``nohup``,
+    ``setsid``, ``disown``, ``screen``, ``tmux``...), or text that cannot be analysed."""
+    analysis = analyse(command, "/")
+    return analysis.error is not None or analysis.background
 
 
 class Walker:
@@ -82,6 +97,8 @@ class Walker:
             background = index + 1 < len(children) and children[index + 1].type == "&"
             if not background:
                 cwd = end
+            else:
+                self.analysis.background = True
         return cwd
 
     def subshell(self, node: Node, cwd: Cwd, stdin: Stdin | None) -> Cwd:
@@ -104,10 +121,10 @@ class Walker:
             if (incoming and incoming.fetch) or any(view.fetcher for view in made):
                 incoming = Stdin(fetch=True, source=self.source.text(node))
             else:
-                incoming = self.produced(member, made)
+                incoming = self.produced(member, made, cwd)
         return cwd
 
-    def produced(self, member: Node, made: list[View]) -> Stdin | None:
+    def produced(self, member: Node, made: list[View], cwd: Cwd = None) -> Stdin | None:
         """What a pipeline member writes: known text (``echo 'ls'``), a file, or unknown."""
         name_node = member.child_by_field_name("name") if member.type == "command" else None
         own = [v for v in made if name_node and v.words[0].start == name_node.start_byte]
@@ -123,8 +140,16 @@ class Walker:
             data = [t for t in texts if t is not None and not re.match(r"^-[neE]+$", t)]
             return Stdin(script=" ".join(data).replace("\\n", "\n"))
         if name == "cat":
-            return None
+            return self.read_file(own[0].words[1:], cwd)
         return Stdin(unknown=True)
+
+    def read_file(self, words: list[Word], cwd: Cwd) -> Stdin | None:
+        """What ``cat FILE...`` or ``< FILE`` feeds: a file the sandbox wrote, or nothing known."""
+        for word in words:
+            shown = written.stdin_file(self.analysis, word, cwd)
+            if shown is not None:
+                return Stdin(written=shown)
+        return None
 
     def redirected(self, node: Node, cwd: Cwd, stdin: Stdin | None) -> Cwd:
         body = node.child_by_field_name("body")
@@ -157,9 +182,12 @@ class Walker:
                     )
                     if what is not None:
                         self.analysis.find(OUTSIDE, self.source.text(statement), what)
+                    elif self.analysis.written is not None:
+                        text = self.source.text(statement)
+                        written.write_through(self.analysis, text, word, 0, cwd)
             elif target is not None and operator == "<":
                 word = self.source.word(target)
-                stdin = None
+                stdin = self.read_file([word], cwd)
                 if word.subst:
                     stdin = Stdin(
                         fetch=word.fetch, unknown=True, source=self.source.text(statement)
@@ -225,6 +253,8 @@ class Walker:
                 current = self.sequence(child, after_condition, stdin)
             elif child.is_named:
                 current = self.stmt(child, current, stdin)
+            elif child.type == "&":
+                self.analysis.background = True
         ends.append(current)
         if not has_else:
             ends.append(after_condition)

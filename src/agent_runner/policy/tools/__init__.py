@@ -14,6 +14,8 @@ Nothing here parses shell syntax or touches the file system.
 - :mod:`~.classify`: the tool a name runs; installs packages? administers? host access?
 - :mod:`~.writes`: the paths a command writes, downloads save, ``find`` changes and
   containers mount.
+- :mod:`~.project`: what tools read from the project they run in, and which files are code
+  (for rule ``sandbox-written``).
 
 The walk uses this package's names as ``tools.X``; they are re-exported here.
 """
@@ -25,8 +27,17 @@ from agent_runner.policy.tools.classify import (
     normalize,
 )
 from agent_runner.policy.tools.options import Args, Opt, OptSpec, Parsed, opts, parse_options
+from agent_runner.policy.tools.project import (
+    CODE_RUNNERS,
+    Project,
+    ProjectUse,
+    is_code,
+    project_use,
+    queries_only,
+)
 from agent_runner.policy.tools.tables import (
     CONTAINER_TOOLS,
+    DETACHERS,
     FETCHERS,
     INTERPRETERS,
     NEUTRAL,
@@ -55,8 +66,10 @@ from agent_runner.policy.tools.writes import (
 )
 
 __all__ = [
+    "CODE_RUNNERS",
     "CONTAINER_TOOLS",
     "CWD",
+    "DETACHERS",
     "FETCHERS",
     "INTERPRETERS",
     "NEUTRAL",
@@ -76,6 +89,8 @@ __all__ = [
     "OptSpec",
     "PackageTool",
     "Parsed",
+    "Project",
+    "ProjectUse",
     "Wrapper",
     "Writer",
     "administers",
@@ -84,9 +99,12 @@ __all__ = [
     "downloads",
     "find_plan",
     "installs_packages",
+    "is_code",
     "normalize",
     "opts",
     "parse_options",
+    "project_use",
+    "queries_only",
     "url_file_name",
     "write_locations",
 ]

@@ -107,6 +107,12 @@ FETCHERS = word_set("curl wget wget2 fetch http https xh xhs httpie lwp-request 
 """Commands that download from the network."""
 
 NEUTRAL = word_set("cd pushd popd true false : exit return set shopt wait shift test [ }")
+
+DETACHERS = word_set(
+    "nohup setsid disown coproc daemon daemonize start-stop-daemon screen tmux at batch "
+    "systemd-run dtach abduco"
+)
+"""Commands that leave a process running after the command that started them returns."""
 """Built-ins that need no local user rule when ``execution.auto.default`` is sandbox."""
 
 
