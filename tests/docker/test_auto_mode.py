@@ -98,3 +98,39 @@ async def test_killed_sandbox_command_keeps_what_the_host_shared(image_without_p
         assert (killed.mode, killed.timed_out) == (ExecutionMode.SANDBOX, True)
         result = await session.run('sudo -n true 2>/dev/null; echo "$SHARED"')
     assert result.stdout == "from-host\n"
+
+
+@pytest.fixture(scope="module")
+def image_with_its_own_variables(docker_api, sandbox_image, image_without_python):
+    """The test images plus variables of their own (as the basic tier sets PIP_CERT and others)."""
+    import io
+
+    built = []
+    for base, tag in (
+        (sandbox_image, "stigmer/test-image-env:local"),
+        (image_without_python, "stigmer/test-image-env-no-python:local"),
+    ):
+        dockerfile = f"FROM {base}\nENV IMAGE_ONLY=from-the-image IMAGE_CERT=/etc/ssl/x.pem\n"
+        for _ in docker_api.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True):
+            pass
+        built.append(tag)
+    return built
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["executor", "exec-per-command"])
+async def test_the_images_own_variables_are_not_taken_for_a_commands(
+    image_with_its_own_variables, workspace, which, monkeypatch
+):
+    """The sandbox's first command must not look as if it had set the whole image's
+    environment: nothing of it crosses to the host shell, and nothing is reported held."""
+    monkeypatch.delenv("IMAGE_ONLY", raising=False)
+    image = image_with_its_own_variables[which]
+    settings = Settings.defaults(mode="auto", sandbox_image=image, auto_pull=False)
+    async with Runner(settings) as runner, runner.session(cwd=workspace) as session:
+        risky = await session.run("sudo -n true 2>/dev/null; echo $IMAGE_ONLY; export MINE=1")
+        assert risky.mode is ExecutionMode.SANDBOX
+        assert risky.stdout == "from-the-image\n"
+        assert "not carried" not in (risky.reason or "")
+        local = await session.run('echo "${IMAGE_ONLY-unset} ${IMAGE_CERT-unset} $MINE"')
+        assert local.mode is ExecutionMode.LOCAL
+        assert local.stdout == "unset unset 1\n"

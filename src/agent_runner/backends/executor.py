@@ -35,7 +35,7 @@ Protocol 2. Requests are JSON lines on stdin; ``stdin`` and ``put`` are followed
                                             cannot close stdin)
 Replies are frames on stdout: a kind byte, the request's id and the payload's length (each
 4 bytes, big-endian), then the payload:
-  H hello (JSON: version, python, pid, cwd)   O stdout bytes   E stderr bytes
+  H hello (JSON: version, python, pid, cwd, env)   O stdout bytes   E stderr bytes
   X finished (JSON: exit_code, timed_out, oom_killed; cwd and env for a session command)
   R refused (JSON: message): a request it cannot honour; the executor goes on serving
   P pong, or a heartbeat
@@ -604,8 +604,9 @@ class Executor:
             "python": sys.version.split()[0],
             "pid": os.getpid(),
             "cwd": self.cwd,
+            "env": self.env,
         }
-        self.send(HELLO, 0, json.dumps(info).encode())
+        self.send(HELLO, 0, json.dumps(info).encode("utf-8", "surrogateescape"))
 
     # -- requests -------------------------------------------------------------------------
 

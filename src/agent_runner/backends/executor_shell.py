@@ -37,6 +37,17 @@ LOST = "the sandbox stopped unexpectedly (its memory limit, or it was removed)"
 _STREAMS = {executor.STDOUT: Stream.STDOUT, executor.STDERR: Stream.STDERR}
 
 
+def state_at_start(
+    channel: ExecutorChannel, fallback_cwd: str, changes: Mapping[str, str | None]
+) -> ShellState:
+    """Where a new sandbox's shell stands: the executor's own cwd and environment (from its
+    hello: the image's variables are the sandbox's, not something a command set), with the
+    ``changes`` the backend sent it since (the session's variables)."""
+    hello = channel.hello or {}
+    start = ShellState(str(hello.get("cwd") or fallback_cwd), dict(hello.get("env") or {}))
+    return start.adjusted(None, changes)
+
+
 def outcome_of(report: dict[str, Any]) -> CommandOutcome:
     return CommandOutcome(
         int(report["exit_code"]), bool(report["timed_out"]), bool(report["oom_killed"])

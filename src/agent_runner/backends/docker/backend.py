@@ -20,7 +20,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from agent_runner.backends.base import CommandRequest, SandboxInfo, ShellSpec, ShellState
+from agent_runner.backends.base import CommandRequest, SandboxInfo, ShellSpec
 from agent_runner.backends.channel import ExecutorChannel
 from agent_runner.backends.docker.engine import Engine, ImageGone
 from agent_runner.backends.docker.exec_shell import ExecShell
@@ -38,7 +38,7 @@ from agent_runner.backends.docker.spec import (
 )
 from agent_runner.backends.docker.stream import engine_url_from_environment
 from agent_runner.backends.executor import PROTOCOL_VERSION
-from agent_runner.backends.executor_shell import ExecutorShell
+from agent_runner.backends.executor_shell import ExecutorShell, state_at_start
 from agent_runner.backends.owner import Owner
 from agent_runner.backends.uploads import copy_directory
 from agent_runner.config import Settings
@@ -130,9 +130,10 @@ class DockerBackend:
             )
         self._refill(key, workspace)
         if not sandbox.has_executor:
-            return self._slow_shell(sandbox, spec)
+            return await self._slow_shell(sandbox, spec)
+        changes: dict[str, str | None] = {**spec.env, **dict.fromkeys(spec.unset)}
         try:
-            if spec.env or spec.unset:
+            if changes:
                 request = {"op": "env", "set": dict(spec.env), "unset": sorted(spec.unset)}
                 await sandbox.channel.send(request)
             if self.settings.sandbox.workspace == "copy" and workspace is not None:
@@ -143,7 +144,7 @@ class DockerBackend:
         return ExecutorShell(
             sandbox.channel,
             sandbox.container_id[:12],
-            ShellState(WORKSPACE, {}),
+            state_at_start(sandbox.channel, WORKSPACE, changes),
             give_up=lambda: self.engine.discard(sandbox, broken=True),
             release=lambda: self.engine.discard(sandbox),
         )
@@ -172,7 +173,7 @@ class DockerBackend:
 
         return OneShotShell(self.engine, create, dict(spec.env))
 
-    def _slow_shell(self, sandbox: Sandbox, spec: ShellSpec) -> ExecShell:
+    async def _slow_shell(self, sandbox: Sandbox, spec: ShellSpec) -> ExecShell:
         if self.settings.sandbox.workspace == "copy":
             self.engine.discard(sandbox)
             raise SandboxUnavailable(
@@ -186,7 +187,13 @@ class DockerBackend:
                 "(tens of ms each instead of a few); add python3 to the image for the fast path",
                 sandbox.image,
             )
-        return ExecShell(self.engine, sandbox, spec.env)
+        # The container's own variables (the image's, ours) are where its shell starts, not
+        # something a command set: an AUTO session must not take them for a command's doing.
+        details = await self.engine.call((await self.api()).inspect_container, sandbox.container_id)
+        image_env = dict(
+            item.partition("=")[::2] for item in details.get("Config", {}).get("Env") or []
+        )
+        return ExecShell(self.engine, sandbox, {**image_env, **spec.env})
 
     @property
     def pool_level(self) -> int:

@@ -21,7 +21,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from agent_runner.backends.base import SandboxInfo, ShellSpec, ShellState
+from agent_runner.backends.base import SandboxInfo, ShellSpec
+from agent_runner.backends.executor_shell import state_at_start
 from agent_runner.backends.kubernetes import manifests as m
 from agent_runner.backends.kubernetes import pods
 from agent_runner.backends.kubernetes.claims import ClaimProvisioner
@@ -102,7 +103,9 @@ class KubernetesBackend:
         except BaseException:
             await asyncio.shield(self._discard(pod, connection))
             raise
-        return KubernetesShell(self, pod, connection, ShellState(m.WORKSPACE, {}))
+        changes: dict[str, str | None] = {**variables, **dict.fromkeys(spec.unset)}
+        state = state_at_start(connection.channel, m.WORKSPACE, changes)
+        return KubernetesShell(self, pod, connection, state)
 
     async def _acquire(self, execution_id: str) -> SandboxPod:
         """A pod for the session, made whole even if the caller is cancelled meanwhile (and
