@@ -4,10 +4,12 @@ config file shared with the Stigmer CLI (``file``)."""
 from agent_runner.config.sections import (
     DEFAULT_SANDBOX_IMAGE,
     LOCAL_BUILD_TAG,
+    MAX_YIELD_SECONDS,
     MIB,
     SANDBOX_BACKENDS,
     AutoRule,
     AutoSettings,
+    McpSettings,
     SandboxSettings,
 )
 from agent_runner.config.settings import (
@@ -27,11 +29,13 @@ from agent_runner.modes import ExecutionMode
 __all__ = [
     "DEFAULT_SANDBOX_IMAGE",
     "LOCAL_BUILD_TAG",
+    "MAX_YIELD_SECONDS",
     "MIB",
     "SANDBOX_BACKENDS",
     "AutoRule",
     "AutoSettings",
     "ExecutionMode",
+    "McpSettings",
     "Origin",
     "ResolvedSettings",
     "SandboxSettings",
