@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from agent_runner import __version__
-from agent_runner.cli import configuration, running, sandboxes
+from agent_runner.cli import configuration, mcp, running, sandboxes
 from agent_runner.cli.common import USAGE_ERROR, Parser, show_help
 from agent_runner.errors import AgentRunnerError
 
@@ -47,4 +47,5 @@ def _parser() -> argparse.ArgumentParser:
     running.add_parsers(commands)
     configuration.add_parsers(commands)
     sandboxes.add_parsers(commands)
+    mcp.add_parsers(commands)
     return parser
