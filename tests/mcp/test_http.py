@@ -1,0 +1,103 @@
+"""Streamable HTTP on 127.0.0.1, a real server process, on both protocols; with a token,
+requests without it are refused."""
+
+from __future__ import annotations
+
+import subprocess
+from contextlib import asynccontextmanager
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from tests.conftest import run_cli
+from tests.mcp.http_server import http_server
+from tests.mcp.stdio_server import server_environment
+from tests.mcp.suite import McpContract, call
+
+TOKEN = "s3cret-token-for-the-tests"
+
+
+def http_client(url: str, headers: dict[str, str] | None = None):
+    return streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for the suite on both protocols, as a long-lived HTTP server is used."""
+    root = tmp_path_factory.mktemp("http")
+    workspace = root / "workspace"
+    workspace.mkdir()
+    with http_server(workspace, server_environment(root), "--token", TOKEN) as (url, _):
+        yield url
+
+
+class OverHttp(McpContract):
+    protocol = "2026-07-28"
+
+    @pytest.fixture
+    def connect(self, server):
+        @asynccontextmanager
+        async def connect():
+            transport = http_client(server, {"Authorization": f"Bearer {TOKEN}"})
+            async with Client(transport, mode=self.protocol) as client:
+                yield client
+
+        return connect
+
+
+class TestModern(OverHttp):
+    protocol = "2026-07-28"
+
+
+class TestLegacy(OverHttp):
+    protocol = "legacy"
+
+
+@pytest.fixture
+def token_server(workspace, tmp_path):
+    with http_server(workspace, server_environment(tmp_path), "--token", TOKEN) as (url, _):
+        yield url
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token-of-some-length", f"Basic {TOKEN}"])
+def test_a_request_without_the_token_is_refused(token_server, header):
+    headers = {"Accept": "application/json, text/event-stream"}
+    if header is not None:
+        headers["Authorization"] = header
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    response = httpx2.post(token_server, json=body, headers=headers, timeout=30)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_the_sdk_client_without_the_token_gets_no_tools(token_server):
+    with pytest.raises(BaseException):  # noqa: PT011 - whatever the client makes of a 401
+        async with Client(http_client(token_server), mode="legacy") as client:
+            await client.list_tools()
+
+
+async def test_sessions_outlive_a_client_but_not_the_server(workspace, tmp_path):
+    env = server_environment(tmp_path)
+    with http_server(workspace, env) as (url, process):
+        async with Client(http_client(url), mode="2026-07-28") as client:
+            reply = await call(
+                client, "run_command", command="echo up; sleep 65.5", yield_s=0.3
+            )
+            assert reply["status"] == "running"
+        async with Client(http_client(url), mode="legacy") as client:
+            listed = await call(client, "list_processes")
+            assert reply["process_id"] in {p["process_id"] for p in listed["processes"]}
+        process.terminate()
+        assert process.wait(timeout=60) in (0, -15)  # uvicorn re-raises SIGTERM after its shutdown
+    found = subprocess.run(["pgrep", "-f", "slee[p] 65.5"], capture_output=True, text=True)
+    assert found.stdout == ""
+
+
+def test_binding_beyond_loopback_needs_a_token(workspace, tmp_path):
+    env = server_environment(tmp_path)
+    done = run_cli("mcp", "--transport", "http", "--host", "0.0.0.0", env=env, cwd=workspace)
+    assert done.returncode == 2
+    assert "--token" in done.stderr and "0.0.0.0" in done.stderr
