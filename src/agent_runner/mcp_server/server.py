@@ -1,8 +1,10 @@
 """The MCP server: its lifespan owns the Runner, and the transports that serve it.
 
 Stdio serves one client for the life of the process: when the client hangs up (stdin
-closes), or SIGTERM/SIGINT/SIGHUP arrives, the lifespan ends and closes the Runner, which
-kills every process and removes every sandbox it started. Streamable HTTP serves any
+closes) the lifespan ends and closes the Runner, which kills every process and removes every
+sandbox it started. On SIGTERM/SIGINT/SIGHUP the Runner is closed the same way and the
+process exits at once: the SDK reads stdin on a worker thread that no cancellation can
+interrupt, so waiting for the lifespan would wait for the client's next message. Streamable HTTP serves any
 number of clients (2026-07-28 requests carry no session at all), so its sessions live until
 ``close_session``, their ``ttl``, or the server's stop, which releases them all the same.
 The Runner's close runs under a shielded cancel scope: the lifespan is left while its task
@@ -11,6 +13,7 @@ is being cancelled, and an unshielded await would re-raise at once.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -37,6 +40,10 @@ outlives yield_s keeps running: poll it with read_output, feed it with write_std
 with kill_process. explain_command tells where auto would run a command."""
 
 
+_LIVE: set[Runner] = set()
+"""The Runners of the lifespans running in this process (what a signal must close)."""
+
+
 def build_server(settings: Settings, workspace: str | None = None) -> MCPServer[App]:
     """The server, its tools registered; each client connection (stdio) or the HTTP server
     as a whole gets a Runner of its own for its lifespan."""
@@ -47,9 +54,11 @@ def build_server(settings: Settings, workspace: str | None = None) -> MCPServer[
     async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
         runner = Runner(settings)
         sessions = Sessions(runner, settings, root)
+        _LIVE.add(runner)
         try:
             yield App(sessions, Commands(sessions), Files(sessions))
         finally:
+            _LIVE.discard(runner)
             with anyio.CancelScope(shield=True):
                 await runner.close()
 
@@ -64,15 +73,23 @@ def build_server(settings: Settings, workspace: str | None = None) -> MCPServer[
     return server
 
 
+async def close_live_runners() -> None:
+    with anyio.CancelScope(shield=True):
+        await asyncio.gather(*(runner.close() for runner in list(_LIVE)), return_exceptions=True)
+
+
 async def serve_stdio(server: MCPServer[Any]) -> None:
-    """Until the client hangs up or a signal comes; either way the lifespan cleans up."""
+    """Until the client hangs up, or a signal comes (then everything is closed and the
+    process exits with 128 + the signal's number)."""
     async with anyio.create_task_group() as group:
 
         async def on_signal() -> None:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as got:
-                async for _ in got:
-                    group.cancel_scope.cancel()
-                    return
+                async for signum in got:
+                    await close_live_runners()
+                    print(f"agent-runner mcp: stopped by signal {signum}", file=sys.stderr)
+                    sys.stderr.flush()
+                    os._exit(128 + signum)
 
         group.start_soon(on_signal)
         await server.run_stdio_async()
