@@ -23,9 +23,9 @@ _BODY = (
     "builtin exec {__stigmer_err}>&2; "
     "__stigmer_report() { "
     "builtin mapfile -t __stigmer_names < <(builtin compgen -e); "
-    "{ builtin printf '\\001%s\\001%s\\0' \"$__stigmer_marker\" \"$PWD\"; "
+    '{ builtin printf \'\\001%s\\001%s\\0\' "$__stigmer_marker" "$PWD"; '
     'for __stigmer_name in "${__stigmer_names[@]}"; do '
-    "builtin printf '%s=%s\\0' \"$__stigmer_name\" \"${!__stigmer_name}\"; done; "
+    'builtin printf \'%s=%s\\0\' "$__stigmer_name" "${!__stigmer_name}"; done; '
     '} >&"$__stigmer_err"; } 2>/dev/null; '
     'trap __stigmer_report EXIT; eval "$__stigmer_command"'
 )
@@ -38,9 +38,7 @@ def new_marker() -> str:
 
 def wrap(command: str, marker: str) -> str:
     """``command`` as ``bash -c`` runs it, reporting its final state after ``marker``."""
-    return (
-        f"__stigmer_command={shlex.quote(command)}; __stigmer_marker={marker}; " + _BODY
-    )
+    return f"__stigmer_command={shlex.quote(command)}; __stigmer_marker={marker}; " + _BODY
 
 
 class StateSplitter:

@@ -365,7 +365,9 @@ class BackendContract:
                 b"err\n",
             )
             assert await session.adopt(process, env={"ONCE": "1"})
-            result = await session.run('basename "$PWD"; echo "$KEEP/$NEW/${GONE-unset}/${ONCE-unset}"')
+            result = await session.run(
+                'basename "$PWD"; echo "$KEEP/$NEW/${GONE-unset}/${ONCE-unset}"'
+            )
             assert result.stdout == "b\n1/x y/unset/unset\n"
 
     async def test_a_killed_process_is_not_adopted(self, runner, workspace):

@@ -23,9 +23,7 @@ def free_port() -> int:
 @contextmanager
 def http_server(workspace: Path, env: dict[str, str], *args: str, timeout: float = 60):
     """Start the server, yield its URL once it listens, stop it (SIGTERM) at the end."""
-    command = server_command(
-        workspace, "--transport", "http", "--port", str(free_port()), *args
-    )
+    command = server_command(workspace, "--transport", "http", "--port", str(free_port()), *args)
     process = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True
     )

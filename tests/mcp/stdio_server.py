@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from mcp import StdioServerParameters
-
 from tests.conftest import cli_environment
 
 MAX_OUTPUT = str(16 * 1024 * 1024)

@@ -37,7 +37,8 @@ async def call(client, tool: str, **arguments) -> dict:
     """The tool's structured result; a tool error fails the test with its message."""
     result = await client.call_tool(tool, arguments)
     assert not result.is_error, result.content[0].text
-    assert result.content and result.content[0].type == "text"
+    assert result.content
+    assert result.content[0].type == "text"
     return result.structured_content
 
 
@@ -90,7 +91,8 @@ class McpContract:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert set(tools) == TOOLS
         for tool in tools.values():
-            assert tool.description and len(tool.description) < 200
+            assert tool.description
+            assert len(tool.description) < 200
             assert tool.output_schema["type"] == "object"
             assert tool.annotations is not None
         run = tools["run_command"]
@@ -115,7 +117,9 @@ class McpContract:
         assert reply["process_id"] is None
         assert reply["mode"] == ("sandbox" if self.mode == "sandbox" else "local")
         text = result.content[0].text
-        assert "exit code 3" in text and "out" in text and "err" in text
+        assert "exit code 3" in text
+        assert "out" in text
+        assert "err" in text
 
     async def test_quoting_torture_reaches_bash_untouched(self, client):
         for command, expected in zip(TRICKY_COMMANDS, EXPECTED, strict=True):
@@ -147,7 +151,8 @@ class McpContract:
         assert result.structured_content["exit_code"] == 0
         numbers = [int(m.split()[1]) for m in seen]
         assert numbers == sorted(set(numbers)), seen
-        assert numbers[-1] == 5 and len(numbers) >= 3, seen
+        assert numbers[-1] == 5, seen
+        assert len(numbers) >= 3, seen
 
     async def test_a_command_that_outlives_the_yield_is_polled_to_its_end(self, client):
         reply = await self.run(client, "echo started; sleep 3; echo done", yield_s=0.2)
@@ -169,7 +174,9 @@ class McpContract:
             while "hello" not in echoed:
                 echoed += (await call(client, "read_output", process_id=pid, wait_s=1))["stdout"]
         assert echoed == "hello\n"
-        last = await call(client, "write_stdin", process_id=pid, data="bye\n", close_stdin=True, wait_s=10)
+        last = await call(
+            client, "write_stdin", process_id=pid, data="bye\n", close_stdin=True, wait_s=10
+        )
         last, rest, _ = await until_exited(client, last)
         assert (last["status"], last["exit_code"]) == ("exited", 0)
         assert rest == "bye\n"
@@ -223,19 +230,25 @@ class McpContract:
         with anyio.fail_after(300):
             while reply["process_id"]:
                 reply = await call(
-                    client, "read_output", process_id=reply["process_id"], max_bytes=budget, wait_s=5
+                    client,
+                    "read_output",
+                    process_id=reply["process_id"],
+                    max_bytes=budget,
+                    wait_s=5,
                 )
                 pages.append(reply)
         for page in pages:
             assert len(page["stdout"].encode()) + len(page["stderr"].encode()) <= budget
             assert page["dropped"] == 0
-        assert pages[-1]["status"] == "exited" and not pages[-1]["truncated"]
+        assert pages[-1]["status"] == "exited"
+        assert not pages[-1]["truncated"]
         joined = "".join(page["stdout"] for page in pages)
         assert joined.encode() == expected
 
     async def test_explain_command_decides_and_runs_nothing(self, client):
         reply = await call(client, "explain_command", command="sudo touch /explained")
-        assert reply["mode"] == "sandbox" and reply["rule"] == "privilege"
+        assert reply["mode"] == "sandbox"
+        assert reply["rule"] == "privilege"
         text = (await client.call_tool("explain_command", {"command": "ls"})).content[0].text
         assert text.startswith("auto -> local")
 
@@ -246,7 +259,9 @@ class McpContract:
         wrote = await call(client, "write_file", path="d/notes.txt", content=body, **options)
         assert wrote["bytes_written"] == len(body.encode())
         assert wrote["path"].endswith("/d/notes.txt")
-        await call(client, "write_file", path="d/notes.txt", content="tail\n", append=True, **options)
+        await call(
+            client, "write_file", path="d/notes.txt", content="tail\n", append=True, **options
+        )
         read = await call(
             client, "read_file", path="d/notes.txt", offset_line=100, limit_lines=5, **options
         )
@@ -263,7 +278,8 @@ class McpContract:
     async def test_session_info_and_close_session(self, client):
         await self.run(client, "sleep 54.5", session_id="closing", yield_s=0.1)
         info = await call(client, "session_info", session_id="closing")
-        assert info["open"] and info["running_processes"] == 1
+        assert info["open"]
+        assert info["running_processes"] == 1
         assert info["mode"] == self.mode
         closed = await call(client, "close_session", session_id="closing")
         assert (closed["closed"], closed["processes_killed"]) == (True, 1)

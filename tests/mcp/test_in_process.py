@@ -5,9 +5,9 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 import pytest
-from mcp import Client
 
 from agent_runner.mcp_server import build_server
+from mcp import Client
 from tests.mcp.conftest import server_settings
 from tests.mcp.suite import McpContract
 

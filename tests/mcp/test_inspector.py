@@ -56,7 +56,7 @@ def run_command(inspector: Path, target: list[str], env: dict[str, str], command
 
 def test_inspector_runs_a_command_over_stdio(inspector, workspace, tmp_path):
     env = server_environment(tmp_path)
-    reply = run_command(inspector, server_command(workspace), env, "echo \"it's\" $((6 * 7))")
+    reply = run_command(inspector, server_command(workspace), env, 'echo "it\'s" $((6 * 7))')
     assert reply["isError"] is False
     structured = reply["structuredContent"]
     assert (structured["status"], structured["exit_code"]) == ("exited", 0)
@@ -67,7 +67,9 @@ def test_inspector_runs_a_command_over_stdio(inspector, workspace, tmp_path):
 
 def test_inspector_finds_the_tool_schemas_portable(inspector, workspace, tmp_path):
     env = server_environment(tmp_path)
-    listed = inspect(inspector, server_command(workspace), "--method", "tools/list", "--strict", env=env)
+    listed = inspect(
+        inspector, server_command(workspace), "--method", "tools/list", "--strict", env=env
+    )
     names = {tool["name"] for tool in listed["tools"]}
     assert {"run_command", "read_output", "write_stdin", "kill_process"} <= names
     for tool in listed["tools"]:

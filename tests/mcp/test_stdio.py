@@ -8,8 +8,8 @@ import subprocess
 from contextlib import asynccontextmanager
 
 import pytest
-from mcp import Client
 
+from mcp import Client
 from tests.mcp.stdio_server import RawStdioClient, server_environment, stdio_parameters
 from tests.mcp.suite import McpContract
 

@@ -20,7 +20,7 @@ from agent_runner.results import OutputChunk
 
 MAX_MESSAGE = 200
 MIN_INTERVAL = 0.05
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\x1b\[[0-9;?]*[A-Za-z]")
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
 Send = Callable[[float, str], Awaitable[None]]
 """``(progress, message)``: the progress value only ever grows."""

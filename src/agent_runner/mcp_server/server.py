@@ -4,9 +4,11 @@ Stdio serves one client for the life of the process: when the client hangs up (s
 closes) the lifespan ends and closes the Runner, which kills every process and removes every
 sandbox it started. On SIGTERM/SIGINT/SIGHUP the Runner is closed the same way and the
 process exits at once: the SDK reads stdin on a worker thread that no cancellation can
-interrupt, so waiting for the lifespan would wait for the client's next message. Streamable HTTP serves any
-number of clients (2026-07-28 requests carry no session at all), so its sessions live until
-``close_session``, their ``ttl``, or the server's stop, which releases them all the same.
+interrupt, so waiting for the lifespan would wait for the client's next message.
+
+Streamable HTTP serves any number of clients (2026-07-28 requests carry no session at all),
+so its sessions live until ``close_session``, their ``ttl``, or the server's stop, which
+releases them all the same.
 The Runner's close runs under a shielded cancel scope: the lifespan is left while its task
 is being cancelled, and an unshielded await would re-raise at once.
 """

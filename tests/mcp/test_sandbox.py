@@ -1,0 +1,73 @@
+"""The SANDBOX variants: the same suite with every session in a Docker sandbox, and a stdio
+client that hangs up mid-command leaving no container behind."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+import pytest
+
+from agent_runner.mcp_server import build_server
+from mcp import Client
+from tests.conftest import labelled_containers, sandbox_workspace
+from tests.mcp.conftest import server_settings
+from tests.mcp.stdio_server import RawStdioClient, server_environment
+from tests.mcp.suite import McpContract
+from tests.mcp.test_stdio import GONE, start_slow_command
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    return sandbox_workspace(tmp_path / "workspace")
+
+
+class TestSandboxInProcess(McpContract):
+    mode = "sandbox"
+
+    @pytest.fixture
+    def connect(self, workspace, sandbox_image):
+        settings = server_settings(mode="sandbox", sandbox_image=sandbox_image, auto_pull=False)
+
+        @asynccontextmanager
+        async def connect():
+            async with Client(build_server(settings, str(workspace)), mode="legacy") as client:
+                yield client
+
+        return connect
+
+    async def test_the_sandbox_is_gone_when_the_client_disconnects(self, connect, docker_api):
+        before = labelled_containers(docker_api)
+        async with connect() as client:
+            await self.run(client, "sleep 55.5", yield_s=0.2)
+            assert labelled_containers(docker_api) - before
+        assert labelled_containers(docker_api) - before == set()
+
+
+def owned_by(docker_api, pid: int) -> list[str]:
+    containers = docker_api.containers(
+        all=True, filters={"label": [f"stigmer.owner-pid={pid}", "stigmer.sandbox=1"]}
+    )
+    return [c["Id"][:12] for c in containers]
+
+
+@pytest.mark.parametrize("hang_up", ["stdin", "sigterm"])
+def test_a_stdio_client_going_away_leaves_no_container(
+    workspace, tmp_path, sandbox_image, docker_api, hang_up
+):
+    env = server_environment(
+        tmp_path, STIGMER_SANDBOX_IMAGE=sandbox_image, STIGMER_SANDBOX_AUTO_PULL="false"
+    )
+    client = RawStdioClient(workspace, env, "--mode", "sandbox")
+    try:
+        start_slow_command(client, "echo started; sleep 66.5")
+        assert owned_by(docker_api, client.process.pid)
+        if hang_up == "stdin":
+            client.hang_up()
+        else:
+            client.process.terminate()
+        client.process.wait(timeout=GONE)
+        assert owned_by(docker_api, client.process.pid) == []
+    finally:
+        client.close()
