@@ -32,6 +32,8 @@ from agent_runner.mcp_server.stdin_guard import StdinGuard, reads_code
 from agent_runner.modes import ExecutionMode
 from agent_runner.policy import Decision, decide
 
+QUIET_START = 0.05
+"""Seconds a command runs before progress notifications start (few calls last that long)."""
 KILL_WAIT = 30.0
 """How long a kill waits to see the process end before it reports it as it stands."""
 
@@ -86,8 +88,10 @@ class Commands:
             try:
                 if stdin is not None:
                     await self._write(tracked, stdin, close=not keep_stdin_open)
-                async with reporting(latest, send):
-                    await process.wait(wait)
+                # Most commands end within moments: only a longer one needs progress.
+                if await process.wait(min(wait, QUIET_START)) is None and wait > QUIET_START:
+                    async with reporting(latest, send):
+                        await process.wait(wait - QUIET_START)
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await process.kill("KILL", grace=0)

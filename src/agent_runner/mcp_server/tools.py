@@ -46,6 +46,8 @@ def _app(ctx: Context) -> App:
 
 
 def _progress(ctx: Context) -> Send:
+    """Progress notifications for this call (the SDK drops them when it has no token)."""
+
     async def send(progress: float, message: str) -> None:
         await ctx.report_progress(progress, None, message)
 
