@@ -37,6 +37,7 @@ over HTTP (one server, many clients):
   agent-runner mcp --transport http --host 0.0.0.0 --port 8765 --token-file ~/.stigmer/mcp-token
   claude mcp add --transport http agent-runner http://HOST:8765/mcp \\
       --header "Authorization: Bearer $(cat ~/.stigmer/mcp-token)"
+  codex mcp add agent-runner --url http://HOST:8765/mcp --bearer-token-env-var STIGMER_MCP_TOKEN
 
 Every process and sandbox the server started is gone when it stops (for stdio: when the
 client disconnects). Settings: execution.mcp.* (agent-runner config list)."""

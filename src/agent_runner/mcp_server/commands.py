@@ -78,7 +78,7 @@ class Commands:
             process = await slot.session.start(
                 text,
                 stdin=stdin is not None or keep_stdin_open,
-                timeout=timeout_s,
+                timeout=timeout_s if timeout_s is not None else self.sessions.settings.timeout,
                 env=overlay,
                 on_output=latest,
                 keep_state=True,

@@ -68,7 +68,9 @@ async def _call(work: Awaitable[models.Result]) -> CallToolResult:
         raise ToolError(str(error)) from None
 
 
-def _hints(*, read_only: bool, destructive: bool, idempotent: bool, open_world: bool) -> Any:
+def _hints(
+    *, read_only: bool, destructive: bool, idempotent: bool, open_world: bool
+) -> ToolAnnotations:
     return ToolAnnotations(
         read_only_hint=read_only,
         destructive_hint=destructive,
