@@ -13,7 +13,7 @@ from tests.conftest import labelled_containers, sandbox_workspace
 from tests.mcp.conftest import server_settings
 from tests.mcp.stdio_server import RawStdioClient, server_environment
 from tests.mcp.suite import McpContract
-from tests.mcp.test_stdio import GONE, start_slow_command
+from tests.mcp.test_stdio import GONE, eventually_empty, start_slow_command
 
 pytestmark = pytest.mark.docker
 
@@ -52,7 +52,7 @@ def owned_by(docker_api, pid: int) -> list[str]:
     return [c["Id"][:12] for c in containers]
 
 
-@pytest.mark.parametrize("hang_up", ["stdin", "sigterm"])
+@pytest.mark.parametrize("hang_up", ["stdin", "sigterm", "sigkill"])
 def test_a_stdio_client_going_away_leaves_no_container(
     workspace, tmp_path, sandbox_image, docker_api, hang_up
 ):
@@ -65,9 +65,11 @@ def test_a_stdio_client_going_away_leaves_no_container(
         assert owned_by(docker_api, client.process.pid)
         if hang_up == "stdin":
             client.hang_up()
-        else:
+        elif hang_up == "sigterm":
             client.process.terminate()
+        else:  # the sandbox's executor ends when its attach stream hangs up
+            client.process.kill()
         client.process.wait(timeout=GONE)
-        assert owned_by(docker_api, client.process.pid) == []
+        assert eventually_empty(lambda: owned_by(docker_api, client.process.pid)) == []
     finally:
         client.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from contextlib import asynccontextmanager
 
 import pytest
@@ -42,6 +43,14 @@ class TestLegacy(OverStdio):
 
 def pgrep(pattern: str) -> str:
     return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+
+
+def eventually_empty(probe, timeout: float = GONE) -> str:
+    """``probe()`` until it finds nothing (what it last found, if the time ran out)."""
+    deadline = time.monotonic() + timeout
+    while (found := probe()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
 
 
 def start_slow_command(client: RawStdioClient, command: str) -> None:
@@ -83,13 +92,16 @@ def test_a_client_that_hangs_up_mid_command_leaves_no_process(raw_client):
     assert pgrep("slee[p] 6[12].5") == ""
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL])
 def test_a_signalled_server_leaves_no_process(raw_client, signum):
+    """SIGKILL too: host commands run under the runner's supervisor, which ends them when
+    the runner's end of it goes away."""
     client = raw_client()
     start_slow_command(client, "echo started; sleep 63.5")
     client.process.send_signal(signum)
-    client.process.wait(timeout=GONE)
-    assert pgrep("slee[p] 63.5") == ""
+    expected = -signum if signum == signal.SIGKILL else 128 + signum
+    assert client.process.wait(timeout=GONE) == expected, client.stderr()
+    assert eventually_empty(lambda: pgrep("slee[p] 63.5")) == ""
 
 
 async def test_the_sdk_client_leaving_mid_call_leaves_no_process(workspace, tmp_path):
