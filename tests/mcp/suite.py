@@ -1,8 +1,8 @@
 """What every MCP client sees of ``agent-runner mcp``, written once.
 
-A transport's test module subclasses :class:`McpContract` and supplies ``connect``: an async
-context manager factory that yields a connected :class:`mcp.Client` (in-process, a stdio
-subprocess on either protocol, streamable HTTP). ``mode`` is the mode the sessions run in;
+A transport's test module subclasses :class:`McpContract`, names its ``protocol`` and
+supplies ``target``: what :class:`mcp.Client` connects to (a server in-process, the
+parameters of a stdio subprocess, a streamable HTTP transport), made anew on each call. ``mode`` is the mode the sessions run in;
 the checks run their probes (``pgrep``) in that same place, so the SANDBOX variants reuse
 them unchanged.
 """
@@ -10,10 +10,12 @@ them unchanged.
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
 
+from mcp import Client
 from tests.contract.suite import EXPECTED, TRICKY_COMMANDS
 
 TOOLS = {
@@ -61,6 +63,16 @@ async def until_exited(client, reply: dict, wait_s: float = 5) -> tuple[dict, st
 
 class McpContract:
     mode = "local"
+    protocol = "2026-07-28"
+
+    @pytest.fixture
+    def connect(self, target):
+        @asynccontextmanager
+        async def connect():
+            async with Client(target(), mode=self.protocol) as client:
+                yield client
+
+        return connect
 
     @pytest.fixture
     async def client(self, connect):
@@ -86,6 +98,11 @@ class McpContract:
         options.setdefault("mode", self.mode)
         options.setdefault("yield_s", 50)
         return await call(client, "run_command", command=command, **options)
+
+    async def test_the_protocol_is_the_one_asked_for(self, client):
+        expected = "2025-11-25" if self.protocol == "legacy" else self.protocol
+        assert client.protocol_version == expected
+        assert client.server_info is None or client.server_info.name == "agent-runner"
 
     async def test_tools_are_listed_with_schemas_and_annotations(self, client):
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}

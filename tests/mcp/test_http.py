@@ -3,8 +3,6 @@ requests without it are refused."""
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-
 import anyio
 import httpx2
 import pytest
@@ -35,17 +33,9 @@ def server(tmp_path_factory):
 
 
 class OverHttp(McpContract):
-    protocol = "2026-07-28"
-
     @pytest.fixture
-    def connect(self, server):
-        @asynccontextmanager
-        async def connect():
-            transport = http_client(server, {"Authorization": f"Bearer {TOKEN}"})
-            async with Client(transport, mode=self.protocol) as client:
-                yield client
-
-        return connect
+    def target(self, server):
+        return lambda: http_client(server, {"Authorization": f"Bearer {TOKEN}"})
 
 
 class TestModern(OverHttp):

@@ -3,12 +3,9 @@ client that hangs up mid-command leaving no container behind."""
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-
 import pytest
 
 from agent_runner.mcp_server import build_server
-from mcp import Client
 from tests.conftest import labelled_containers, sandbox_workspace
 from tests.mcp.conftest import server_settings
 from tests.mcp.stdio_server import RawStdioClient, server_environment
@@ -26,16 +23,12 @@ def workspace(tmp_path):
 class TestSandboxInProcess(McpContract):
     mode = "sandbox"
 
+    protocol = "legacy"
+
     @pytest.fixture
-    def connect(self, workspace, sandbox_image):
+    def target(self, workspace, sandbox_image):
         settings = server_settings(mode="sandbox", sandbox_image=sandbox_image, auto_pull=False)
-
-        @asynccontextmanager
-        async def connect():
-            async with Client(build_server(settings, str(workspace)), mode="legacy") as client:
-                yield client
-
-        return connect
+        return lambda: build_server(settings, str(workspace))
 
     async def test_the_sandbox_is_gone_when_the_client_disconnects(self, connect, docker_api):
         before = labelled_containers(docker_api)

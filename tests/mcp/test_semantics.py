@@ -50,6 +50,18 @@ async def test_cwd_moves_the_session_and_env_is_for_one_command(serve, workspace
         assert (missing["exit_code"], missing["stdout"]) == (1, "")
 
 
+async def test_input_to_a_process_without_stdin_says_how_to_keep_it_open(serve):
+    async with serve() as client:
+        reply = await call(client, "run_command", command="sleep 58.5", yield_s=0)
+        message = await call_error(client, "write_stdin", process_id=reply["process_id"], data="x")
+        assert "keep_stdin_open" in message
+        polled = await call(
+            client, "write_stdin", process_id=reply["process_id"], data="", wait_s=0
+        )
+        assert polled["status"] == "running"
+        await call(client, "kill_process", process_id=reply["process_id"])
+
+
 async def test_a_timeout_kills_the_command_and_says_so(serve):
     async with serve() as client:
         reply = await call(client, "run_command", command="echo before; sleep 56.5", timeout_s=0.5)

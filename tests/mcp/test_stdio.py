@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from contextlib import asynccontextmanager
 
 import pytest
 
@@ -19,18 +18,10 @@ GONE = 60
 
 
 class OverStdio(McpContract):
-    protocol = "2026-07-28"
-
     @pytest.fixture
-    def connect(self, workspace, tmp_path):
+    def target(self, workspace, tmp_path):
         parameters = stdio_parameters(workspace, server_environment(tmp_path))
-
-        @asynccontextmanager
-        async def connect():
-            async with Client(parameters, mode=self.protocol) as client:
-                yield client
-
-        return connect
+        return lambda: parameters
 
 
 class TestModern(OverStdio):

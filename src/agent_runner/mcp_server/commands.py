@@ -62,12 +62,6 @@ class Commands:
         send: Send | None,
     ) -> CommandOutput:
         slot = await self.sessions.get(session_id, mode)
-        limit = self.sessions.settings.mcp.max_processes
-        if slot.running() >= limit:
-            raise InvalidSetting(
-                f"session {session_id!r} has {limit} processes running "
-                "(execution.mcp.max_processes); kill_process one first"
-            )
         if timeout_s is not None and timeout_s <= 0:
             raise InvalidSetting("timeout_s must be more than 0")
         wait = clamp_wait(self.sessions.settings.mcp.default_yield if yield_s is None else yield_s)
@@ -75,6 +69,12 @@ class Commands:
         overlay = dict(env or {})
         latest = LatestLine()
         async with slot.lock:
+            limit = self.sessions.settings.mcp.max_processes
+            if slot.running() >= limit:
+                raise InvalidSetting(
+                    f"session {session_id!r} has {limit} processes running "
+                    "(execution.mcp.max_processes); kill_process one first"
+                )
             process = await slot.session.start(
                 text,
                 stdin=stdin is not None or keep_stdin_open,
@@ -159,10 +159,17 @@ class Commands:
         return StdinGuard(kind, program, judge)
 
     async def _write(self, tracked: Tracked, data: str, *, close: bool) -> None:
+        """Pass ``data`` on (judged first, for a host shell in AUTO); empty data is a poll."""
         process = tracked.process
-        guarded = tracked.guard is not None and process.mode is ExecutionMode.LOCAL
-        if guarded and tracked.guard is not None:
-            data = tracked.guard.admit(data, final=close)
+        if data and not process.stdin_open:
+            state = "it has ended" if not process.running else "its stdin is closed"
+            raise InvalidSetting(
+                f"process {process.id} takes no input: {state} (keep_stdin_open=true on "
+                "run_command leaves stdin open for write_stdin)"
+            )
+        guard = tracked.guard if process.mode is ExecutionMode.LOCAL else None
+        if guard is not None:
+            data = guard.admit(data, final=close)
         if data:
             await process.write(data)
         if close:

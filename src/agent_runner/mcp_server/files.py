@@ -14,7 +14,7 @@ import shlex
 
 from agent_runner.errors import AgentRunnerError, InvalidSetting
 from agent_runner.mcp_server.models import FileContent, FileEntry, FileList, FileWritten
-from agent_runner.mcp_server.sessions import Sessions, Slot
+from agent_runner.mcp_server.sessions import Sessions
 from agent_runner.results import ExecutionResult
 
 READ_LIMIT = 256 * 1024
@@ -36,16 +36,21 @@ class Files:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
-    async def _run(self, slot: Slot, command: str) -> ExecutionResult:
+    async def _stdout(self, session_id: str, command: str, what: str) -> str:
+        """``command``'s stdout, run in the session after its other commands; a failure is
+        a :class:`FileError` with what the shell said."""
+        slot = await self.sessions.get(session_id)
         async with slot.lock:
-            return await slot.session.run(command)
+            result = await slot.session.run(command)
+        if result.exit_code != 0:
+            raise _failed(result, what)
+        return result.stdout
 
     async def read(
         self, path: str, *, session_id: str, offset_line: int, limit_lines: int
     ) -> FileContent:
         if offset_line < 1 or limit_lines < 1:
             raise InvalidSetting("offset_line and limit_lines start at 1")
-        slot = await self.sessions.get(session_id)
         quoted = shlex.quote(path)
         last = offset_line + limit_lines - 1
         command = (
@@ -53,10 +58,8 @@ class Files:
             f"awk 'END {{ print NR }}' < {quoted} &&\n"
             f"sed -n '{offset_line},{last}p;{last}q' < {quoted} | head -c {READ_LIMIT + 1}"
         )
-        result = await self._run(slot, command)
-        if result.exit_code != 0:
-            raise _failed(result, f"read_file {path}")
-        total_text, _, content = result.stdout.partition("\n")
+        stdout = await self._stdout(session_id, command, f"read_file {path}")
+        total_text, _, content = stdout.partition("\n")
         total = int(total_text)
         cut = len(content.encode()) > READ_LIMIT
         if cut:
@@ -99,16 +102,13 @@ class Files:
     async def list(self, path: str, *, session_id: str, depth: int, max_entries: int) -> FileList:
         if depth < 1 or not 1 <= max_entries <= MAX_ENTRIES:
             raise InvalidSetting(f"depth starts at 1; max_entries is 1 to {MAX_ENTRIES}")
-        slot = await self.sessions.get(session_id)
         command = (
             f"cd -- {shlex.quote(path)} && pwd && "
             f"find . -mindepth 1 -maxdepth {depth} -printf '%y\\t%s\\t%P\\0' "
             f"| LC_ALL=C sort -z -t \"$(printf '\\t')\" -k3 | head -z -n {max_entries + 1}"
         )
-        result = await self._run(slot, command)
-        if result.exit_code != 0:
-            raise _failed(result, f"list_files {path}")
-        where, _, listing = result.stdout.partition("\n")
+        stdout = await self._stdout(session_id, command, f"list_files {path}")
+        where, _, listing = stdout.partition("\n")
         entries = []
         for item in filter(None, listing.split("\0")):
             kind, size, name = item.split("\t", 2)
