@@ -63,6 +63,18 @@ def test_a_request_without_the_token_is_refused(token_server, header):
     assert response.headers["www-authenticate"] == "Bearer"
 
 
+def test_a_foreign_host_header_is_refused_on_loopback(token_server):
+    """DNS rebinding: a page whose name resolves to 127.0.0.1 sends its own Host."""
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {TOKEN}",
+        "Host": "attacker.example:80",
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    response = httpx2.post(token_server, json=body, headers=headers, timeout=30)
+    assert response.status_code in (400, 421)
+
+
 @pytest.mark.parametrize("protocol", ["legacy", "2026-07-28"])
 async def test_the_sdk_client_without_the_token_gets_no_tools(token_server, protocol):
     with pytest.RaisesGroup(pytest.RaisesGroup(pytest.RaisesExc(MCPError, match="error response"))):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agent_runner.errors import InvalidSetting
-from agent_runner.mcp_server.auth import check_binding, is_loopback, load_token
+from agent_runner.mcp_server.auth import check_binding, is_loopback, load_token, rebinding_check
 from agent_runner.mcp_server.paging import Cursor, char_boundary
 from agent_runner.mcp_server.progress import LatestLine, tidy
 from agent_runner.mcp_server.stdin_guard import InputRefused, StdinGuard, reads_code
@@ -104,6 +104,16 @@ def test_progress_shows_the_last_line_tidied_and_bounded():
 def test_loopback_is_told_apart_from_the_rest():
     assert all(map(is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"]))
     assert not any(map(is_loopback, ["0.0.0.0", "192.168.1.2", "example.com", "::"]))
+
+
+def test_loopback_binds_accept_only_loopback_host_headers():
+    check = rebinding_check("127.0.0.2")
+    assert check is not None
+    assert "127.0.0.2:*" in check.allowed_hosts
+    assert "localhost:*" in check.allowed_hosts
+    assert "http://127.0.0.2:*" in check.allowed_origins
+    assert "[::1]:*" in rebinding_check("::1").allowed_hosts
+    assert rebinding_check("0.0.0.0") is None
 
 
 def test_binding_beyond_loopback_needs_a_long_enough_token(tmp_path):

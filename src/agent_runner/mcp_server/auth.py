@@ -14,6 +14,7 @@ import hmac
 import ipaddress
 from pathlib import Path
 
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent_runner.errors import InvalidSetting
@@ -40,6 +41,21 @@ def load_token(token: str | None, token_file: Path | None) -> str | None:
     if token is not None and len(token) < 16:
         raise InvalidSetting("the token must be at least 16 characters")
     return token
+
+
+def rebinding_check(host: str) -> TransportSecuritySettings | None:
+    """On a loopback bind, accept only loopback Host and Origin headers (a web page that
+    resolves its own name to 127.0.0.1 must not reach the server); elsewhere the token is
+    the check."""
+    if not is_loopback(host):
+        return None
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    names = sorted({"127.0.0.1", "localhost", "[::1]", shown})
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{name}:*" for name in names],
+        allowed_origins=[f"http://{name}:*" for name in names],
+    )
 
 
 def check_binding(host: str, token: str | None) -> None:

@@ -28,7 +28,7 @@ from mcp.server.mcpserver import MCPServer
 
 from agent_runner import __version__
 from agent_runner.config import Settings
-from agent_runner.mcp_server.auth import BearerToken, check_binding, is_loopback
+from agent_runner.mcp_server.auth import BearerToken, check_binding, rebinding_check
 from agent_runner.mcp_server.commands import Commands
 from agent_runner.mcp_server.files import Files
 from agent_runner.mcp_server.sessions import Sessions, default_mode
@@ -107,7 +107,7 @@ async def serve_http(
 
     check_binding(host, token)
     app: Any = server.streamable_http_app(
-        streamable_http_path=path, host=host if is_loopback(host) else "0.0.0.0"
+        streamable_http_path=path, host=host, transport_security=rebinding_check(host)
     )
     if token is not None:
         app = BearerToken(app, token)
