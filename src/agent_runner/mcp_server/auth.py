@@ -4,8 +4,8 @@ The streamable HTTP transport runs commands for whoever can send it a request, s
 127.0.0.1 unless told otherwise, and binding anywhere else needs a token. With a token,
 every request (each POST, the GET stream, DELETE) must carry ``Authorization: Bearer
 TOKEN``; anything else is answered 401 before the MCP layer sees it. The comparison is in
-constant time. The SDK's DNS-rebinding check (Host and Origin headers) stays on for
-loopback binds.
+constant time. On a loopback bind the Host and Origin headers must name loopback too (the
+SDK's DNS-rebinding check, given every loopback name rather than only its three).
 """
 
 from __future__ import annotations
