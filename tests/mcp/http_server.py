@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import selectors
 import socket
 import subprocess
 import time
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from tests.mcp.stdio_server import server_command
 
-READY = re.compile(r"serving (http://\S+)")
+READY = re.compile(r"serving (http://\S+)\n")
 
 
 def free_port() -> int:
@@ -20,24 +22,31 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_until_serving(process: subprocess.Popen, timeout: float) -> str:
+    """The URL the server announces on stderr (read raw, so no line hides in a buffer)."""
+    assert process.stderr is not None
+    fd = process.stderr.fileno()
+    deadline = time.monotonic() + timeout
+    seen = b""
+    with selectors.DefaultSelector() as waiting:
+        waiting.register(fd, selectors.EVENT_READ)
+        while not (found := READY.search(seen.decode(errors="replace"))):
+            left = deadline - time.monotonic()
+            assert left > 0, f"the server did not start in time: {seen[-2000:]!r}"
+            if waiting.select(left):
+                chunk = os.read(fd, 65536)
+                assert chunk, f"the server exited ({process.wait()}): {seen[-2000:]!r}"
+                seen += chunk
+    return found.group(1)
+
+
 @contextmanager
 def http_server(workspace: Path, env: dict[str, str], *args: str, timeout: float = 60):
     """Start the server, yield its URL once it listens, stop it (SIGTERM) at the end."""
     command = server_command(workspace, "--transport", "http", "--port", str(free_port()), *args)
-    process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True
-    )
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
-        deadline = time.monotonic() + timeout
-        url = None
-        assert process.stderr is not None
-        while url is None:
-            line = process.stderr.readline()
-            assert line, f"the server exited: {process.wait()}"
-            assert time.monotonic() < deadline, "the server did not start"
-            if found := READY.search(line):
-                url = found.group(1)
-        yield url, process
+        yield wait_until_serving(process, timeout), process
     finally:
         if process.poll() is None:
             process.terminate()
