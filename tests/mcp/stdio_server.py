@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from mcp import StdioServerParameters
@@ -43,6 +45,7 @@ class RawStdioClient:
             start_new_session=True,
         )
         self._next = 0
+        self._buffer = b""
 
     def send(self, method: str, params: dict | None = None, *, notify: bool = False) -> int:
         message: dict = {"jsonrpc": "2.0", "method": method, "params": params or {}}
@@ -54,10 +57,21 @@ class RawStdioClient:
         self.process.stdin.flush()
         return self._next
 
-    def receive(self) -> dict:
+    def receive(self, timeout: float = 60) -> dict:
+        """The next message, within ``timeout`` seconds."""
         assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        assert line, f"the server hung up: {self.stderr()}"
+        fd = self.process.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as waiting:
+            waiting.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                left = deadline - time.monotonic()
+                assert left > 0, "no message from the server in time"
+                if waiting.select(left):
+                    chunk = os.read(fd, 65536)
+                    assert chunk, f"the server hung up: {self.stderr()}"
+                    self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
         return json.loads(line)
 
     def initialize(self) -> None:

@@ -33,6 +33,8 @@ TOOLS = {
 }
 WAIT = 30.0
 """Generous bound for anything that should take well under a second."""
+CALL = 180.0
+"""Bound for one call (the longest ones yield after 50 s): a hung server fails, not hangs."""
 
 
 async def call(client, tool: str, **arguments) -> dict:
@@ -69,7 +71,7 @@ class McpContract:
     def connect(self, target):
         @asynccontextmanager
         async def connect():
-            async with Client(target(), mode=self.protocol) as client:
+            async with Client(target(), mode=self.protocol, read_timeout_seconds=CALL) as client:
                 yield client
 
         return connect
