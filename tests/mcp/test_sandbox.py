@@ -3,13 +3,15 @@ client that hangs up mid-command leaving no container behind."""
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from agent_runner.mcp_server import build_server
+from mcp import Client
 from tests.conftest import labelled_containers, sandbox_workspace
 from tests.mcp.conftest import server_settings
 from tests.mcp.stdio_server import RawStdioClient, server_environment
-from tests.mcp.suite import McpContract
+from tests.mcp.suite import McpContract, call_error
 from tests.mcp.test_stdio import GONE, eventually_empty, start_slow_command
 
 pytestmark = pytest.mark.docker
@@ -66,3 +68,16 @@ def test_a_stdio_client_going_away_leaves_no_container(
         assert eventually_empty(lambda: owned_by(docker_api, client.process.pid)) == []
     finally:
         client.close()
+
+
+async def test_auto_sends_a_file_write_outside_the_workspace_to_the_sandbox(
+    workspace, sandbox_image
+):
+    """On the host (as root in CI) the write would succeed; in the sandbox, whose root is
+    read-only, it fails: the error says where it ran."""
+    target = anyio.Path("/srv/agent-runner-auto-write-test.txt")
+    settings = server_settings(mode="auto", sandbox_image=sandbox_image, auto_pull=False)
+    async with Client(build_server(settings, str(workspace)), mode="legacy") as client:
+        message = await call_error(client, "write_file", path=str(target), content="x")
+    assert "Read-only file system" in message or "Permission denied" in message
+    assert not await target.exists()

@@ -166,6 +166,16 @@ async def test_auto_judges_stdin_given_to_run_command(serve):
         assert all(p["status"] != "running" for p in listed["processes"])
 
 
+async def test_auto_writes_files_in_the_workspace_on_the_host(serve, workspace):
+    async with serve() as client:
+        await call(client, "run_command", command="true", mode="auto")
+        wrote = await call(client, "write_file", path="deep/er/x.txt", content="é\n")
+        assert wrote["path"] == f"{workspace}/deep/er/x.txt"
+        assert (workspace / "deep/er/x.txt").read_text() == "é\n"
+        plain = await call(client, "write_file", path="y.txt", content="y")
+        assert plain["path"] == f"{workspace}/y.txt"
+
+
 async def test_local_mode_passes_input_as_given(serve):
     async with serve() as client:
         reply = await call(

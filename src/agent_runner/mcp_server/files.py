@@ -10,6 +10,7 @@ images have them).
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 
 from agent_runner.errors import AgentRunnerError, InvalidSetting
@@ -78,10 +79,10 @@ class Files:
         slot = await self.sessions.get(session_id)
         quoted = shlex.quote(path)
         redirect = ">>" if append else ">"
-        command = (
-            f'mkdir -p -- "$(dirname -- {quoted})" && cat {redirect} {quoted} && '
-            f"realpath -m -- {quoted}"
-        )
+        # The parent is worked out here, not with $(dirname): AUTO must see the literal paths.
+        parent = posixpath.dirname(path)
+        mkdir = f"mkdir -p -- {shlex.quote(parent)} && " if parent else ""
+        command = f"{mkdir}cat {redirect} {quoted} && realpath -m -- {quoted}"
         async with slot.lock:
             process = await slot.session.start(command, stdin=True)
             try:
