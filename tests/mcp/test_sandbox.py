@@ -11,7 +11,7 @@ from mcp import Client
 from tests.conftest import labelled_containers, sandbox_workspace
 from tests.mcp.conftest import server_settings
 from tests.mcp.stdio_server import RawStdioClient, server_environment
-from tests.mcp.suite import McpContract, call_error
+from tests.mcp.suite import McpContract, call, call_error
 from tests.mcp.test_stdio import GONE, eventually_empty, start_slow_command
 
 pytestmark = pytest.mark.docker
@@ -81,3 +81,15 @@ async def test_auto_sends_a_file_write_outside_the_workspace_to_the_sandbox(
         message = await call_error(client, "write_file", path=str(target), content="x")
     assert "Read-only file system" in message or "Permission denied" in message
     assert not await target.exists()
+
+
+async def test_a_warm_pool_fills_for_the_servers_workspace(workspace, sandbox_image):
+    settings = server_settings(
+        mode="sandbox", sandbox_image=sandbox_image, auto_pull=False, sandbox={"pool_size": 1}
+    )
+    async with Client(build_server(settings, str(workspace)), mode="legacy") as client:
+        reply = await call(client, "run_command", command="touch made-here; pwd")
+        assert reply["stdout"] == "/workspace\n"
+        info = await call(client, "session_info")
+        assert info["places"][0]["sandbox_id"]
+    assert await anyio.Path(workspace / "made-here").exists()

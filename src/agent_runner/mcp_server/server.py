@@ -33,6 +33,7 @@ from agent_runner.mcp_server.commands import Commands
 from agent_runner.mcp_server.files import Files
 from agent_runner.mcp_server.sessions import Sessions, default_mode
 from agent_runner.mcp_server.tools import App, register
+from agent_runner.modes import ExecutionMode
 from agent_runner.runner import Runner
 
 INSTRUCTIONS = """\
@@ -58,6 +59,9 @@ def build_server(settings: Settings, workspace: str | None = None) -> MCPServer[
         sessions = Sessions(runner, settings, root)
         _LIVE.add(runner)
         try:
+            if sessions.default_mode is not ExecutionMode.LOCAL and settings.sandbox.pool_size:
+                backend = await runner.backend(ExecutionMode.SANDBOX)
+                await backend.warm(root)  # execution.sandbox.pool_size: warm up for this workspace
             yield App(sessions, Commands(sessions), Files(sessions))
         finally:
             _LIVE.discard(runner)
