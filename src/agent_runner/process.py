@@ -145,6 +145,8 @@ class Process:
         self._ended = asyncio.Event()
         self._killed = False
         self._report = report
+        self.started_in: ShellState | None = None
+        """Where its session's shell stood when it started (set with ``keep_state``)."""
 
     def attach(self, handle: ProcessHandle, *, stdin: bool) -> None:
         """The backend started it: this is how to reach it."""

@@ -262,6 +262,7 @@ class Session:
             touched=self._touch,
             report=report,
         )
+        process.started_in = shell.state if report is not None else None
         text = wrap(command, marker) if marker is not None else command
         request = ProcessRequest(text, timeout, dict(env or {}), stdin)
         process.attach(await shell.start(request, process), stdin=stdin)
@@ -282,25 +283,28 @@ class Session:
             ) from None
 
     async def adopt(self, process: Process, env: Mapping[str, str] | None = None) -> bool:
-        """Carry where ``process`` left its shell to the session, as :meth:`run` would have:
-        its ``cd`` and its exports (``env``, the overlay it was started with, excepted).
+        """Carry what ``process`` changed in its shell to the session, as :meth:`run` would
+        have: its ``cd`` and its exports (``env``, the overlay it was started with, excepted).
 
-        Only a process started with ``keep_state`` that exited by itself has anything to
-        carry; returns whether it did.
+        Only what the process itself changed is applied, on top of where the session stands
+        now: a command that ran in the meantime keeps its own changes. Only a process started
+        with ``keep_state`` that exited by itself has anything to carry; returns whether it did.
         """
-        after = process.state
+        after, start = process.state, process.started_in
         shell = self._shells.get(process.mode)
-        if after is None or shell is None or process.status is not ProcessStatus.EXITED:
+        if after is None or start is None or shell is None:
+            return False
+        if process.status is not ProcessStatus.EXITED:
             return False
         before = shell.state
-        merged = carry_over(before.env, env or {}, after.env)
+        merged = carry_over(start.env, env or {}, after.env)
         changes: dict[str, str | None] = {
             name: value
             for name, value in merged.items()
-            if before.env.get(name) != value and name not in VOLATILE_VARIABLES
+            if start.env.get(name) != value and name not in VOLATILE_VARIABLES
         }
-        changes.update({name: None for name in before.env if name not in merged})
-        await shell.adjust(after.cwd, changes)
+        changes.update({name: None for name in start.env if name not in merged})
+        await shell.adjust(after.cwd if after.cwd != start.cwd else None, changes)
         if self._shared is not None:
             await self._share(process.mode, before, shell.state)
         return True

@@ -370,6 +370,16 @@ class BackendContract:
             )
             assert result.stdout == "b\n1/x y/unset/unset\n"
 
+    async def test_adopting_keeps_what_ran_in_the_meantime(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            await session.run("mkdir -p later && export LATER=0 MINE=0")
+            process = await session.start("sleep 0.3; export MINE=1", keep_state=True)
+            await session.run("cd later && export LATER=1")
+            assert await process.wait(timeout=60) == 0
+            assert await session.adopt(process)
+            result = await session.run('basename "$PWD"; echo "$LATER/$MINE"')
+            assert result.stdout == "later\n1/1\n"
+
     async def test_a_killed_process_is_not_adopted(self, runner, workspace):
         async with runner.session(mode=self.mode, cwd=workspace) as session:
             process = await session.start("cd /; export X=1; sleep 46.5", keep_state=True)
