@@ -20,7 +20,7 @@ docker_build = set -e; base=$$(STIGMER_BASE_IMAGE='$(BASE_IMAGE)' scripts/base-i
 	echo "docker build --build-arg BASE_IMAGE=$$base $(1)"; \
 	docker build --build-arg BASE_IMAGE="$$base" $(1)
 
-.PHONY: install test lint format bench clean docker-engine \
+.PHONY: install test lint format bench clean docker-engine inspector \
 	sandbox-build sandbox-build-local sandbox-build-full sandbox-push \
 	runner-image dev-full test-local-mode test-sandbox-mode sandbox-test
 
@@ -33,8 +33,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The tests talk to a real Docker engine: start one (installing it on Debian as root) and
-# build the offline test image first; both steps are no-ops when already done.
-test: install
+# build the offline test image first; both steps are no-ops when already done. The MCP
+# tests also drive the MCP Inspector CLI (npm, pinned in tests/mcp/inspector).
+test: install inspector
 	scripts/ensure-docker.sh
 	scripts/build-base-image.sh >/dev/null
 	$(BIN)/python -m pytest
@@ -62,7 +63,10 @@ bench: install
 	$(BIN)/python benchmarks/local_overhead.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/mcp/inspector/node_modules
+
+inspector:
+	@scripts/ensure-inspector.sh
 
 # --- images ------------------------------------------------------------------------
 

@@ -16,10 +16,11 @@ import uuid
 from collections.abc import Callable
 from enum import StrEnum
 
-from agent_runner.backends.base import CommandOutcome, ProcessHandle
+from agent_runner.backends.base import CommandOutcome, ProcessHandle, ShellState
 from agent_runner.errors import AgentRunnerError, InvalidSetting, SessionClosed
 from agent_runner.modes import ExecutionMode
 from agent_runner.output import Page, PagedBuffer
+from agent_runner.process_state import StateSplitter
 from agent_runner.results import OutputChunk, Stream
 
 SIGNALS = ("TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT")
@@ -51,6 +52,7 @@ class Process:
         buffer_limit: int,
         on_output: Callable[[OutputChunk], None] | None = None,
         touched: Callable[[], None] | None = None,
+        report: StateSplitter | None = None,
     ) -> None:
         self.id = f"p-{uuid.uuid4().hex[:10]}"
         self.command = command
@@ -70,6 +72,9 @@ class Process:
         self._handle: ProcessHandle | None = None
         self._ended = asyncio.Event()
         self._killed = False
+        self._report = report
+        self.started_in: ShellState | None = None
+        """Where its session's shell stood when it started (set with ``keep_state``)."""
 
     def attach(self, handle: ProcessHandle, *, stdin: bool) -> None:
         """The backend started it: this is how to reach it."""
@@ -79,6 +84,13 @@ class Process:
     # -- what the backend reports (ProcessEvents) ------------------------------------
 
     def output(self, stream: Stream, data: bytes) -> None:
+        if stream is Stream.STDERR and self._report is not None:
+            data = self._report.feed(data)
+            if not data:
+                return
+        self._deliver(stream, data)
+
+    def _deliver(self, stream: Stream, data: bytes) -> None:
         self._buffers[stream].write(data)
         if self._on_output is not None:
             self._on_output(OutputChunk(stream, data, data.decode("utf-8", "replace")))
@@ -109,6 +121,8 @@ class Process:
             self._end()
 
     def _end(self) -> None:
+        if self._report is not None and (held := self._report.flush()):
+            self._deliver(Stream.STDERR, held)
         self.ended_at = time.time()
         self.stdin_open = False
         self._ended.set()
@@ -118,6 +132,12 @@ class Process:
     @property
     def running(self) -> bool:
         return self.status is ProcessStatus.RUNNING
+
+    @property
+    def state(self) -> ShellState | None:
+        """Where it left its shell (cwd, exported variables), when it was started with
+        ``keep_state`` and ran to its end; see :meth:`Session.adopt`."""
+        return self._report.state if self._report is not None and not self.running else None
 
     @property
     def duration_s(self) -> float:

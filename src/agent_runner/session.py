@@ -29,12 +29,14 @@ from agent_runner.backends.base import (
     ShellSpec,
     ShellState,
 )
+from agent_runner.backends.executor import VOLATILE_VARIABLES, carry_over, may_change_state
 from agent_runner.config import Settings
 from agent_runner.errors import InvalidSetting, ModeUnavailable, SessionClosed
 from agent_runner.inputs import checked_command, checked_env, checked_timeout
 from agent_runner.modes import ExecutionMode
 from agent_runner.output import OutputCollector
-from agent_runner.process import Process
+from agent_runner.process import Process, ProcessStatus
+from agent_runner.process_state import StateSplitter, new_marker, wrap
 from agent_runner.requirements import Requirements, for_command, keeps_one_image
 from agent_runner.results import ExecutionResult, OutputCallback, OutputChunk, Stream
 from agent_runner.shared_state import SharedState
@@ -105,6 +107,11 @@ class Session:
     @property
     def settings(self) -> Settings:
         return self._host.settings
+
+    @property
+    def closed(self) -> bool:
+        """It was closed (by :meth:`close`, its runner, or its ``ttl``)."""
+        return self._closed_because is not None
 
     async def __aenter__(self) -> Session:
         return self
@@ -276,6 +283,7 @@ class Session:
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
         on_output: Callable[[OutputChunk], None] | None = None,
+        keep_state: bool = False,
     ) -> Process:
         """Start ``command`` beside the session's commands and return at once.
 
@@ -284,7 +292,8 @@ class Session:
         its stdin is empty. ``timeout`` kills it after that many seconds (default: never).
         ``on_output`` hears each chunk as it comes (a plain function: a process's output is
         never held back for a listener). Closing the session, or leaving it untouched past
-        ``ttl``, kills it.
+        ``ttl``, kills it. ``keep_state`` has it report where it left its shell, so that
+        :meth:`adopt` can carry that over once it ended (:mod:`agent_runner.process_state`).
         """
         command, env, timeout = checked_command(command), checked_env(env), checked_timeout(timeout)
         if self._closed_because is not None:
@@ -296,6 +305,9 @@ class Session:
             # the sandbox's writes, nothing in the workspace counts as the user's.
             notes = self._quarantine.hold_workspace("a sandboxed process may write it any time")
             reason = "; ".join([reason or "", *notes]).strip("; ") or None
+        reports = keep_state and may_change_state(command, {**shell.state.env, **env})
+        marker = new_marker() if reports else None
+        report = StateSplitter(marker) if marker is not None else None
         process = Process(
             command,
             mode=mode,
@@ -304,8 +316,11 @@ class Session:
             buffer_limit=self.settings.max_output_bytes,
             on_output=on_output,
             touched=self._touch,
+            report=report,
         )
-        request = ProcessRequest(command, timeout, env, stdin)
+        process.started_in = shell.state if report is not None else None
+        text = wrap(command, marker) if marker is not None else command
+        request = ProcessRequest(text, timeout, env, stdin)
         process.attach(await shell.start(request, process), stdin=stdin)
         self._processes[process.id] = process
         self._touch()
@@ -322,6 +337,49 @@ class Session:
             raise InvalidSetting(
                 f"no process {process_id!r} in session {self.execution_id!r}"
             ) from None
+
+    async def adopt(self, process: Process, env: Mapping[str, str] | None = None) -> bool:
+        """Carry what ``process`` changed in its shell to the session, as :meth:`run` would
+        have: its ``cd`` and its exports (``env``, the overlay it was started with, excepted).
+
+        Only what the process itself changed is applied, on top of where the session stands
+        now: a command that ran in the meantime keeps its own changes. Only a process started
+        with ``keep_state`` that exited by itself has anything to carry; returns whether it did.
+        """
+        after, start = process.state, process.started_in
+        shell = self._shells.get(process.mode)
+        if after is None or start is None or shell is None:
+            return False
+        if process.status is not ProcessStatus.EXITED:
+            return False
+        before = shell.state
+        merged = carry_over(start.env, env or {}, after.env)
+        changes: dict[str, str | None] = {
+            name: value
+            for name, value in merged.items()
+            if start.env.get(name) != value and name not in VOLATILE_VARIABLES
+        }
+        changes.update({name: None for name in start.env if name not in merged})
+        await shell.adjust(after.cwd if after.cwd != start.cwd else None, changes)
+        if self._shared is not None:
+            await self._share(process.mode, before, shell.state)
+        return True
+
+    def discard(self, process_id: str) -> None:
+        """Forget an ended process (its output with it); a running one stays."""
+        process = self._processes.get(process_id)
+        if process is not None and not process.running:
+            del self._processes[process_id]
+
+    def standing(self, mode: ExecutionMode) -> ShellState | None:
+        """Where ``mode``'s shell stands (cwd, exported variables), if it is open."""
+        shell = self._shells.get(mode)
+        return shell.state if shell is not None else None
+
+    def sandbox_id(self) -> str | None:
+        """The session's sandbox, if it has one open."""
+        shell = self._shells.get(ExecutionMode.SANDBOX)
+        return shell.sandbox_id if shell is not None else None
 
     def _touch(self) -> None:
         """Someone used the session: its idle time starts again (unless a command runs)."""

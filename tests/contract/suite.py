@@ -390,6 +390,45 @@ class BackendContract:
             assert dropped == len(expected) - 64 * 1024
             assert process.read(stream="stderr").data == b"the-end\n"
 
+    async def test_an_adopted_process_carries_its_cd_and_exports_like_run(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            await session.run("mkdir -p a/b && export KEEP=1 GONE=1")
+            process = await session.start(
+                "cd a/b && export NEW='x y' && unset GONE && echo out && echo err >&2; exit 4",
+                keep_state=True,
+                env={"ONCE": "1"},
+            )
+            assert await process.wait(timeout=60) == 4
+            assert (process.read().data, process.read(stream="stderr").data) == (
+                b"out\n",
+                b"err\n",
+            )
+            assert await session.adopt(process, env={"ONCE": "1"})
+            result = await session.run(
+                'basename "$PWD"; echo "$KEEP/$NEW/${GONE-unset}/${ONCE-unset}"'
+            )
+            assert result.stdout == "b\n1/x y/unset/unset\n"
+
+    async def test_adopting_keeps_what_ran_in_the_meantime(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            await session.run("mkdir -p later && export LATER=0 MINE=0")
+            process = await session.start("sleep 0.3; export MINE=1", keep_state=True)
+            await session.run("cd later && export LATER=1")
+            assert await process.wait(timeout=60) == 0
+            assert await session.adopt(process)
+            result = await session.run('basename "$PWD"; echo "$LATER/$MINE"')
+            assert result.stdout == "later\n1/1\n"
+
+    async def test_a_killed_process_is_not_adopted(self, runner, workspace):
+        async with runner.session(mode=self.mode, cwd=workspace) as session:
+            process = await session.start("cd /; export X=1; sleep 46.5", keep_state=True)
+            await process.kill("KILL")
+            await process.wait(timeout=60)
+            assert not await session.adopt(process)
+            assert (await session.run("echo ${X-unset}")).stdout == "unset\n"
+            session.discard(process.id)
+            assert session.processes() == []
+
     async def test_closing_the_session_kills_its_processes(self, runner, workspace):
         session = runner.session(mode=self.mode, cwd=workspace)
         process = await session.start("echo up; sleep 45.5")

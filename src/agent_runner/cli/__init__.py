@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from agent_runner import __version__
-from agent_runner.cli import configuration, images, running, sandboxes, trust
+from agent_runner.cli import configuration, images, mcp, running, sandboxes, trust
 from agent_runner.cli.common import USAGE_ERROR, Parser, show_help
 from agent_runner.errors import AgentRunnerError
 
@@ -49,4 +49,5 @@ def _parser() -> argparse.ArgumentParser:
     sandboxes.add_parsers(commands)
     images.add_parsers(commands)
     trust.add_parsers(commands)
+    mcp.add_parsers(commands)
     return parser

@@ -4,11 +4,13 @@ config file shared with the Stigmer CLI (``file``)."""
 from agent_runner.config.sections import (
     DEFAULT_SANDBOX_IMAGE,
     LOCAL_BUILD_TAG,
+    MAX_YIELD_SECONDS,
     MIB,
     SANDBOX_BACKENDS,
     AutoRule,
     AutoSettings,
     KubernetesSettings,
+    McpSettings,
     SandboxSettings,
 )
 from agent_runner.config.settings import (
@@ -28,12 +30,14 @@ from agent_runner.modes import ExecutionMode
 __all__ = [
     "DEFAULT_SANDBOX_IMAGE",
     "LOCAL_BUILD_TAG",
+    "MAX_YIELD_SECONDS",
     "MIB",
     "SANDBOX_BACKENDS",
     "AutoRule",
     "AutoSettings",
     "ExecutionMode",
     "KubernetesSettings",
+    "McpSettings",
     "Origin",
     "ResolvedSettings",
     "SandboxSettings",

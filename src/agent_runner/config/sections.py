@@ -232,3 +232,23 @@ class SandboxSettings(Section):
         ``pool_size`` where it has one, else this section's (Docker's)."""
         section = getattr(self, self.backend, self)
         return int(getattr(section, "pool_size", 0))
+
+
+MAX_YIELD_SECONDS = 50.0
+"""The longest an MCP tool call waits before it returns a running process (clients cut calls
+off after about a minute)."""
+
+
+class McpSettings(Section):
+    """``agent-runner mcp``: what the MCP server's tools may do and how long they wait."""
+
+    mode: ExecutionMode | None = None
+    """Mode of a session a client opens without asking for one (default: execution.mode)."""
+    allowed_modes: list[ExecutionMode] = Field(
+        default_factory=lambda: list(ExecutionMode), min_length=1
+    )
+    """Modes a client may ask for; e.g. sandbox,auto keeps clients off the bare host."""
+    default_yield: Seconds = 10.0
+    """How long run_command waits before it returns a still-running command's process_id."""
+    max_processes: int = Field(default=16, ge=1, le=1024)
+    """Running processes a session may have at once; run_command refuses more."""

@@ -30,6 +30,7 @@ from agent_runner.config.sections import (
     DEFAULT_SANDBOX_IMAGE,
     MIB,
     AutoSettings,
+    McpSettings,
     SandboxSettings,
     Seconds,
     Section,
@@ -69,6 +70,7 @@ class Settings(Section):
     """Bytes kept per stream (head and tail); the middle of larger output is dropped."""
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     auto: AutoSettings = Field(default_factory=AutoSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     def __init__(self, **overrides: Any) -> None:
         """The cascade's settings with ``overrides`` on top (nested sections as mappings or
