@@ -9,9 +9,10 @@ the command's whole process tree. Mode choice, policy and result assembly live a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent_runner.backends import executor
 from agent_runner.backends.executor import VOLATILE_VARIABLES, carry_over
@@ -122,6 +123,23 @@ class ProcessHandle(Protocol):
         """Send ``name`` (``TERM``, ``KILL``, ``INT``, ...) to its whole process tree; with
         ``grace``, KILL follows that many seconds later if any of it is left."""
         ...
+
+
+class Followed:
+    """A process a shell follows with a task of its own until it ends (its exec, its
+    group's report), and stops following when the shell closes (the sandbox, or the
+    group, takes the process down)."""
+
+    _follower: asyncio.Task[None] | None = None
+
+    def follow(self, work: Coroutine[Any, Any, None], done: Callable[[Any], None]) -> None:
+        self._follower = asyncio.get_running_loop().create_task(work)
+        self._follower.add_done_callback(lambda _: done(self))
+
+    async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,27 @@ def state_at_start(
     return start.adjusted(None, changes)
 
 
+def run_request(
+    number: int,
+    command: str,
+    timeout: float | None,
+    env: Mapping[str, str],
+    *,
+    process: bool = False,
+    stdin: bool = False,
+) -> dict[str, Any]:
+    """The executor's ``run``: a session command (its state kept), or a process beside it."""
+    return {
+        "op": "run",
+        "id": number,
+        "command": command,
+        "timeout": timeout,
+        "env": dict(env),
+        "session": not process,
+        "stdin": stdin,
+    }
+
+
 def outcome_of(report: dict[str, Any]) -> CommandOutcome:
     return CommandOutcome(
         int(report["exit_code"]), bool(report["timed_out"]), bool(report["oom_killed"])
@@ -158,16 +179,7 @@ class ExecutorShell:
 
         output.set_flow_control(pause, resume)
         try:
-            await channel.send(
-                {
-                    "op": "run",
-                    "id": number,
-                    "command": request.command,
-                    "timeout": request.timeout,
-                    "env": dict(request.env),
-                    "session": True,
-                }
-            )
+            await channel.send(run_request(number, request.command, request.timeout, request.env))
             limit = None if request.timeout is None else request.timeout + UNRESPONSIVE_SECONDS
             while True:
                 try:
@@ -223,15 +235,14 @@ class ExecutorShell:
         channel.register(number, process)
         try:
             await channel.send(
-                {
-                    "op": "run",
-                    "id": number,
-                    "command": request.command,
-                    "timeout": request.timeout,
-                    "env": dict(request.env),
-                    "session": False,
-                    "stdin": request.stdin,
-                }
+                run_request(
+                    number,
+                    request.command,
+                    request.timeout,
+                    request.env,
+                    process=True,
+                    stdin=request.stdin,
+                )
             )
         except EOFError:
             channel.forget(number)

@@ -19,6 +19,7 @@ from contextlib import suppress
 from agent_runner.backends.base import (
     CommandOutcome,
     CommandRequest,
+    Followed,
     HostKeptState,
     ProcessEvents,
     ProcessRequest,
@@ -186,7 +187,7 @@ class ExecShell(HostKeptState):
         )
         process = ExecProcess(self, launched, events)
         self._processes.add(process)
-        process.follow(request.timeout, self._processes.discard)
+        process.follow(process.follow_until_ended(request.timeout), self._processes.discard)
         return process
 
     async def _exit_code(self, exec_id: str) -> int:
@@ -225,30 +226,23 @@ class ExecShell(HostKeptState):
             self._engine.discard(self._sandbox)
 
 
-class ExecProcess:
+class ExecProcess(Followed):
     """A process on the slow path: its exec's output to ``events``, polled for its end."""
 
     def __init__(self, shell: ExecShell, launched: _Exec, events: ProcessEvents) -> None:
         self._shell = shell
         self._launched = launched
         self._events = events
-        self._follower: asyncio.Task[None] | None = None
         self._killer: asyncio.Task[None] | None = None
-
-    def follow(self, timeout: float | None, done: Callable[[ExecProcess], None]) -> None:
-        self._follower = asyncio.get_running_loop().create_task(self._follow(timeout))
-        self._follower.add_done_callback(lambda _: done(self))
 
     async def stop(self) -> None:
         """Stop following (the sandbox is going away, and the process with it)."""
-        for task in (self._follower, self._killer):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(
-            *(t for t in (self._follower, self._killer) if t is not None), return_exceptions=True
-        )
+        if self._killer is not None:
+            self._killer.cancel()
+            await asyncio.gather(self._killer, return_exceptions=True)
+        await super().stop()
 
-    async def _follow(self, timeout: float | None) -> None:
+    async def follow_until_ended(self, timeout: float | None) -> None:
         shell, launched = self._shell, self._launched
         timed_out = False
         try:

@@ -23,6 +23,7 @@ from pathlib import Path
 from agent_runner.backends.base import (
     CommandOutcome,
     CommandRequest,
+    Followed,
     HostKeptState,
     ProcessEvents,
     ProcessRequest,
@@ -206,7 +207,7 @@ class LocalShell(HostKeptState):
         )
         process = LocalProcess(self._opened_group(), launched, events)
         self._processes.add(process)
-        process.follow(request.timeout, self._processes.discard)
+        process.follow(process.follow_until_ended(request.timeout), self._processes.discard)
         return process
 
     def _check_open(self) -> None:
@@ -306,21 +307,16 @@ class LocalShell(HostKeptState):
             shutil.rmtree(self._state_dir, ignore_errors=True)
 
 
-class LocalProcess:
+class LocalProcess(Followed):
     """A process on the host: its output to ``events``; stdin and signals through the group."""
 
     def __init__(self, group: CommandGroup, launched: _Launched, events: ProcessEvents) -> None:
         self._group = group
         self._launched = launched
         self._events = events
-        self._follower: asyncio.Task[None] | None = None
         self._killer: asyncio.TimerHandle | None = None
 
-    def follow(self, timeout: float | None, done: Callable[[LocalProcess], None]) -> None:
-        self._follower = asyncio.get_running_loop().create_task(self._follow(timeout))
-        self._follower.add_done_callback(lambda _: done(self))
-
-    async def _follow(self, timeout: float | None) -> None:
+    async def follow_until_ended(self, timeout: float | None) -> None:
         spawned = self._launched.spawned
         timed_out = False
         try:
@@ -340,12 +336,6 @@ class LocalProcess:
                 self._killer.cancel()
         code = TIMEOUT_EXIT_CODE if timed_out else spawned.exited.result()
         self._events.ended(CommandOutcome(code, timed_out=timed_out))
-
-    async def stop(self) -> None:
-        """Stop following; the group kills the process when the session closes."""
-        if self._follower is not None:
-            self._follower.cancel()
-            await asyncio.gather(self._follower, return_exceptions=True)
 
     async def write(self, data: bytes) -> None:
         stdin = self._launched.stdin
