@@ -28,6 +28,7 @@ from agent_runner.backends.docker.engine import Engine
 from agent_runner.backends.docker.sandbox import Sandbox
 from agent_runner.backends.docker.stream import EngineStream
 from agent_runner.backends.executor import DRAIN_SECONDS, LONG_COMMAND, bash_arguments
+from agent_runner.backends.launcher import signal_argv
 from agent_runner.errors import SandboxUnavailable, SessionClosed
 from agent_runner.output import OutputCollector
 from agent_runner.results import TIMEOUT_EXIT_CODE, Stream
@@ -46,15 +47,8 @@ LAUNCH = (
 """Empties the previous command's state file (so a command killed before its trap cannot
 hand back stale state), takes a long command's script from stdin into a file on fd 3, then
 runs the command as the leader of a new session (when the image has ``setsid``) and records
-its pid, which is then also its process group's id, and its parent's."""
-SIGNAL = (
-    'sig=$1; read -r pid parent < "$2" || exit 0; '
-    'if [ "$sig" = KILL ] && [ "$parent" -gt 1 ] '
-    '&& [ "$(cat /proc/$parent/comm 2>/dev/null)" = setsid ]; then kill -KILL "$parent"; fi; '
-    'kill -"$sig" -- "-$pid" 2>/dev/null || kill -"$sig" "$pid"'
-)
-"""Signals the command's group; before a KILL, first the ``setsid -w`` that waits for it
-(so it cannot complain on the command's stderr)."""
+its pid, which is then also its process group's id, and its parent's (the pid file
+:mod:`agent_runner.backends.launcher` signals)."""
 
 
 Feed = Callable[[Stream, bytes], None]
@@ -201,7 +195,7 @@ class ExecShell(HostKeptState):
 
     async def _signal(self, launched: _Exec, name: str) -> None:
         api = await self._engine.api()
-        argv = ["bash", "-c", SIGNAL, "bash", name, launched.pids]
+        argv = signal_argv(name, launched.pids)
         killer = await self._engine.call(
             api.exec_create, self._sandbox.container_id, argv, user=self._user
         )
