@@ -13,7 +13,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = "agent_runner"
-SANDBOX_BACKENDS = ("docker",)
+SANDBOX_BACKENDS = ("docker", "daytona")
 
 
 def module_name(path: Path) -> str:
