@@ -90,6 +90,16 @@ class OutputCollector:
     def clear_flow_control(self) -> None:
         self._pause = self._resume = _nothing
 
+    @property
+    def listening(self) -> bool:
+        """Whether anyone hears the output live (else a backend may hand it over at the end)."""
+        return self._on_output is not None
+
+    def skipped(self, stream: Stream, count: int) -> None:
+        """``count`` bytes of ``stream`` the backend dropped at the source: it kept the head
+        and the tail itself and cut the middle, rather than carry it across to be dropped."""
+        self._buffers[stream].dropped += count
+
     def feed(self, stream: Stream, data: bytes) -> None:
         if not data:
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from agent_runner.backends import executor
 from agent_runner.backends.executor import VOLATILE_VARIABLES, carry_over
@@ -163,6 +163,15 @@ class Shell(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DownloadsChanges(Protocol):
+    """A shell whose sandbox holds a copy of the workspace that can be brought back."""
+
+    async def download(self, target: str) -> list[str]:
+        """Copy the files commands changed into ``target``; their paths relative to it."""
+        ...
 
 
 @dataclass(frozen=True)
