@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +19,6 @@ from typing import Any
 import pytest
 
 from agent_runner import Runner, Settings
-from agent_runner.errors import ImageNotFound, InvalidSetting, SandboxUnavailable
 from daytona import AsyncDaytona, DaytonaNotFoundError, ListSandboxesQuery
 from tests.conftest import ROOT
 from tests.fakes.daytona import DaytonaEmulator, EmulatorConfig
@@ -31,7 +29,9 @@ pytestmark = pytest.mark.docker
 BOUND = 60.0
 
 
-def settings_for(emulator: DaytonaEmulator, *, top: dict[str, Any] | None = None, **daytona: Any) -> Settings:
+def settings_for(
+    emulator: DaytonaEmulator, *, top: dict[str, Any] | None = None, **daytona: Any
+) -> Settings:
     options = {
         "api_key": emulator.api_key,
         "api_url": emulator.api_url,
@@ -81,17 +81,17 @@ async def test_a_warm_command_costs_one_request_or_two_when_streamed(daytona_emu
 async def test_the_sandbox_is_labelled_with_the_session_and_deleted_when_it_closes(
     daytona_emulator, daytona_client
 ):
-    async with Runner(settings_for(daytona_emulator, labels={"team": "agents"})) as runner:
-        async with runner.session("exec-labels") as session:
-            sandbox_id = await session.open()
-            sandbox = await daytona_client.get(sandbox_id)
-            labels = sandbox.labels
-            assert labels["stigmer.sandbox"] == "1"
-            assert labels["stigmer.execution-id"] == "exec-labels"
-            assert labels["stigmer.owner-pid"] == str(os.getpid())
-            assert (labels["team"], labels["code-toolbox-language"]) == ("agents", "python")
-            assert sandbox.auto_stop_interval == 15
-            assert sandbox.auto_delete_interval == 60
+    settings = settings_for(daytona_emulator, labels={"team": "agents"})
+    async with Runner(settings) as runner, runner.session("exec-labels") as session:
+        sandbox_id = await session.open()
+        sandbox = await daytona_client.get(sandbox_id)
+        labels = sandbox.labels
+        assert labels["stigmer.sandbox"] == "1"
+        assert labels["stigmer.execution-id"] == "exec-labels"
+        assert labels["stigmer.owner-pid"] == str(os.getpid())
+        assert (labels["team"], labels["code-toolbox-language"]) == ("agents", "python")
+        assert sandbox.auto_stop_interval == 15
+        assert sandbox.auto_delete_interval == 60
     with pytest.raises(DaytonaNotFoundError):
         await daytona_client.get(sandbox_id)
 
@@ -135,19 +135,19 @@ async def test_a_restarted_runner_takes_over_the_sandbox_of_its_session(
     settings = settings_for(daytona_emulator)
     plain = settings.model_dump(mode="python")
     plain["sandbox"]["daytona"]["api_key"] = daytona_emulator.api_key
-    first = subprocess.Popen(
-        [sys.executable, "-c", _FIRST_RUNNER, json.dumps(plain, default=str), "exec-restart"],
+    first = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-c", _FIRST_RUNNER, json.dumps(plain, default=str), "exec-restart"],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         assert first.stdout is not None
-        sandbox_id = await asyncio.wait_for(asyncio.to_thread(first.stdout.readline), BOUND)
+        line = await asyncio.wait_for(first.stdout.readline(), BOUND)
+        sandbox_id = line.decode()
     finally:
         first.send_signal(signal.SIGKILL)
-        first.wait(timeout=BOUND)
+        await asyncio.wait_for(first.wait(), BOUND)
     async with Runner(settings) as runner, runner.session("exec-restart") as session:
         result = await session.run("cat ~/mark")
         labels = (await daytona_client.get(sandbox_id.strip())).labels

@@ -96,10 +96,10 @@ def explain(error: BaseException, doing: str, settings: DaytonaSettings) -> Agen
         wait = error.headers.get("Retry-After") or error.headers.get("retry-after")
         later = f"; retry after {wait} s" if wait else "; retry later"
         line = f"Daytona rate limit reached, could not {doing}{later}"
-    elif isinstance(error, DaytonaConnectionError):
-        line = f"cannot reach the Daytona API at {api_url(settings)} to {doing}: {message}"
     elif isinstance(error, DaytonaTimeoutError):
         line = f"Daytona did not {doing} in time: {message}"
+    elif isinstance(error, DaytonaConnectionError):
+        line = f"cannot reach the Daytona API at {api_url(settings)} to {doing}: {message}"
     else:
         line = f"Daytona could not {doing}: {_status(error, message)}"
     return SandboxUnavailable(scrub(line, settings))

@@ -32,6 +32,7 @@ from daytona import (
     AsyncSandbox,
     CreateSandboxFromImageParams,
     CreateSandboxFromSnapshotParams,
+    DaytonaConflictError,
     DaytonaError,
     DaytonaNotFoundError,
     DaytonaTimeoutError,
@@ -170,10 +171,10 @@ class Lifecycle:
         try:
             return await self.client.create(params, timeout=self.settings.create_timeout)
         except DaytonaTimeoutError as error:
-            await self._delete_by(error.sandbox_id or name)
+            self._spawn(self._delete_by(error.sandbox_id or name))
             raise explain(error, "create a sandbox", self.settings) from None
         except DaytonaError as error:
-            await self._delete_by(name)
+            self._spawn(self._delete_by(name))
             if is_missing_snapshot(error):
                 raise await missing_snapshot(self.client, self.settings.snapshot) from None
             raise explain(error, "create a sandbox", self.settings) from None
@@ -218,15 +219,26 @@ class Lifecycle:
         await self._delete_quietly(sandbox)
 
     async def _delete_by(self, id_or_name: str) -> None:
-        """Delete what a failed create may have left (it may not exist)."""
-        try:
-            sandbox = await self.client.get(id_or_name, request_timeout=REQUEST_TIMEOUT)
-            await sandbox.delete(timeout=REQUEST_TIMEOUT)
-            logger.info("deleted Daytona sandbox %s left by a failed create", sandbox.id)
-        except DaytonaNotFoundError:
-            return
-        except DaytonaError as error:
-            logger.warning("could not delete Daytona sandbox %s: %s", id_or_name, error)
+        """Delete what a failed create may have left (it may not exist). A sandbox still
+        starting refuses (409) until it is done, so this waits it out, within bounds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.create_timeout + REQUEST_TIMEOUT
+        while True:
+            try:
+                sandbox = await self.client.get(id_or_name, request_timeout=REQUEST_TIMEOUT)
+                await sandbox.delete(timeout=REQUEST_TIMEOUT, wait=True)
+                logger.info("deleted Daytona sandbox %s left by a failed create", sandbox.id)
+                return
+            except DaytonaNotFoundError:
+                return
+            except DaytonaConflictError:
+                if loop.time() > deadline:
+                    break
+                await asyncio.sleep(SETTLE_SECONDS)
+            except DaytonaError as error:
+                logger.warning("could not delete Daytona sandbox %s: %s", id_or_name, error)
+                return
+        logger.warning("could not delete Daytona sandbox %s: it stayed busy", id_or_name)
 
     async def delete(self, sandbox: AsyncSandbox, *, wait: bool = False) -> None:
         """Delete ``sandbox``: one request, and with ``wait`` until Daytona says it is
