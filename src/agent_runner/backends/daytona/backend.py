@@ -19,7 +19,7 @@ from agent_runner.backends.daytona.client import api_key, connect
 from agent_runner.backends.daytona.inventory import our_sandboxes, prune
 from agent_runner.backends.daytona.lifecycle import Lifecycle
 from agent_runner.backends.daytona.remote import Remote
-from agent_runner.backends.daytona.shell import DaytonaShell
+from agent_runner.backends.daytona.shell import DaytonaShell, Options
 from agent_runner.backends.daytona.workspace import pack, workspace_dir, workspace_mode
 from agent_runner.backends.owner import Owner
 from agent_runner.config import Settings
@@ -110,17 +110,16 @@ class DaytonaBackend:
         async def wake() -> bool:
             return await lifecycle.revive(sandbox)
 
+        options = Options(
+            spec.env,
+            spec.unset,
+            spec.persistent,
+            self.settings.max_output_bytes,
+            wake,
+            self._release,
+        )
         try:
-            return await DaytonaShell.open(
-                Remote(sandbox, self.daytona),
-                archive=archive,
-                env=spec.env,
-                unset=spec.unset,
-                persistent=spec.persistent,
-                cap=self.settings.max_output_bytes,
-                wake=wake,
-                release=self._release,
-            )
+            return await DaytonaShell.open(Remote(sandbox, self.daytona), options, archive)
         except BaseException:
             if new:
                 lifecycle.delete_later(sandbox)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 from collections.abc import Callable
 
 from agent_runner.backends.base import CommandOutcome, ProcessEvents
 from agent_runner.backends.daytona.driver import Launch
 from agent_runner.backends.daytona.remote import Follower, KeepAlive, Remote
+from agent_runner.backends.launcher import GraceKill
 from agent_runner.errors import SandboxUnavailable, SessionClosed
 from agent_runner.results import TIMEOUT_EXIT_CODE
 
@@ -48,7 +48,10 @@ class DaytonaProcess:
         self._events = events
         self._follower = Follower(launch, events.output)
         self._task: asyncio.Task[None] | None = None
-        self._killer: asyncio.Task[None] | None = None
+        self._kill = GraceKill(
+            lambda name: remote.signal(launch, name),
+            lambda: self._task is not None and not self._task.done(),
+        )
         self._reusable = False
 
     def follow(
@@ -96,12 +99,10 @@ class DaytonaProcess:
 
     async def stop(self) -> None:
         """Stop following (the sandbox is going away, and the process with it)."""
-        for task in (self._task, self._killer):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(
-            *(t for t in (self._task, self._killer) if t is not None), return_exceptions=True
-        )
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._kill.stop()
 
     async def _until_started(self) -> None:
         if self._follower.started.is_set():
@@ -126,12 +127,4 @@ class DaytonaProcess:
         await self.remote.send_input(self.session, self.command_id, ".\n")
 
     async def signal(self, name: str, grace: float | None) -> None:
-        await self.remote.signal(self.launch, name)
-        if grace is not None and name != "KILL":
-            self._killer = asyncio.get_running_loop().create_task(self._kill_after(grace))
-
-    async def _kill_after(self, grace: float) -> None:
-        await asyncio.sleep(grace)
-        if self._task is not None and not self._task.done():
-            with contextlib.suppress(SandboxUnavailable):  # gone already: nothing to kill
-                await self.remote.signal(self.launch, "KILL")
+        await self._kill.signal(name, grace)

@@ -26,6 +26,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -63,38 +64,43 @@ KILLED_SECONDS = 60.0
 """How long a killed synchronous command may take to answer."""
 
 
+def directory_of(token: str) -> str:
+    """Where a shell's pid, output and state files live in the sandbox."""
+    return f"/tmp/.stigmer/{token}"
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the backend decides for a shell."""
+
+    env: Mapping[str, str]
+    unset: frozenset[str]
+    persistent: bool
+    cap: int
+    """Bytes kept per stream (head and tail), cut in the sandbox when nobody listens."""
+    wake: Callable[[], Awaitable[bool]]
+    """Start the sandbox again (it stopped); ``False`` when it cannot be."""
+    release: Callable[[DaytonaShell], Awaitable[None]]
+    """What closing hands the sandbox back to (deleted, or kept)."""
+
+
 class DaytonaShell(HostKeptState):
     """A Daytona sandbox's session: commands in order, processes beside them."""
 
     _numbers = itertools.count(1)
 
     def __init__(
-        self,
-        remote: Remote,
-        *,
-        session: str,
-        directory: str,
-        workspace: str,
-        copied: bool,
-        env: Mapping[str, str],
-        unset: frozenset[str],
-        persistent: bool,
-        cap: int,
-        wake: Callable[[], Awaitable[bool]],
-        release: Callable[[DaytonaShell], Awaitable[None]],
+        self, remote: Remote, options: Options, *, token: str, workspace: str, copied: bool
     ) -> None:
         self.remote = remote
-        self.session = session
-        self.directory = directory
+        self.session = f"stigmer-{token}"
+        self.directory = directory_of(token)
         self.workspace = workspace
         self.copied = copied
         self.keepalive = KeepAlive(remote.sandbox, remote.settings)
-        self._state = ShellState(workspace, dict(env))
-        self._unset = set(unset)
-        self._persistent = persistent
-        self._cap = cap
-        self._wake = wake
-        self._release = release
+        self._options = options
+        self._state = ShellState(workspace, dict(options.env))
+        self._unset = set(options.unset)
         self._processes: set[DaytonaProcess] = set()
         self._running_at_close: list[DaytonaProcess] = []
         self._idle_sessions: list[str] = []
@@ -102,22 +108,10 @@ class DaytonaShell(HostKeptState):
         self.closed = False
 
     @classmethod
-    async def open(
-        cls,
-        remote: Remote,
-        *,
-        archive: str | None,
-        env: Mapping[str, str],
-        unset: frozenset[str],
-        persistent: bool,
-        cap: int,
-        wake: Callable[[], Awaitable[bool]],
-        release: Callable[[DaytonaShell], Awaitable[None]],
-    ) -> DaytonaShell:
+    async def open(cls, remote: Remote, options: Options, archive: str | None) -> DaytonaShell:
         """Start the shell's Daytona session and set the sandbox up (2-3 requests)."""
         token = secrets.token_hex(8)
-        session = f"stigmer-{token}"
-        directory = f"/tmp/.stigmer/{token}"
+        session, directory = f"stigmer-{token}", directory_of(token)
         await remote.create_session(session)
         upload = f"/tmp/.stigmer-upload-{token}.tar" if archive else ""
         if archive:
@@ -139,18 +133,9 @@ class DaytonaShell(HostKeptState):
                 f"the Daytona sandbox {remote.id} lacks {missing.strip(',')}, which the "
                 "runner needs (a Debian or Ubuntu based snapshot has them)"
             )
+        workspace = " ".join(where)
         return cls(
-            remote,
-            session=session,
-            directory=directory,
-            workspace=" ".join(where),
-            copied=copied == "1" or bool(archive),
-            env=env,
-            unset=unset,
-            persistent=persistent,
-            cap=cap,
-            wake=wake,
-            release=release,
+            remote, options, token=token, workspace=workspace, copied=copied == "1" or bool(archive)
         )
 
     @property
@@ -177,7 +162,7 @@ class DaytonaShell(HostKeptState):
         try:
             return await action()
         except NotStarted:
-            if not await self._wake():
+            if not await self._options.wake():
                 raise
             self._idle_sessions.clear()  # a stop ended every session in it
             await self.remote.create_session(self.session)
@@ -187,7 +172,7 @@ class DaytonaShell(HostKeptState):
 
     async def run(self, request: CommandRequest, output: OutputCollector) -> CommandOutcome:
         self._check(request)
-        capture = self._persistent and may_change_state(
+        capture = self._options.persistent and may_change_state(
             request.command, {**self._state.env, **request.env}
         )
         launch = self._launch()
@@ -196,7 +181,7 @@ class DaytonaShell(HostKeptState):
             request.command,
             self._prelude(request.env),
             live=output.listening,
-            cap=self._cap,
+            cap=self._options.cap,
             stdin=False,
             capture=capture,
         )
@@ -313,7 +298,7 @@ class DaytonaShell(HostKeptState):
             request.command,
             self._prelude(request.env),
             live=True,
-            cap=self._cap,
+            cap=self._options.cap,
             stdin=request.stdin,
             capture=False,
         )
@@ -381,7 +366,7 @@ class DaytonaShell(HostKeptState):
         self._running_at_close = list(self._processes)
         await asyncio.gather(*(p.stop() for p in self._running_at_close))
         await self.keepalive.close()
-        await self._release(self)
+        await self._options.release(self)
 
     async def end_processes(self) -> None:
         """Kill what this shell started and end its Daytona sessions (a kept sandbox)."""

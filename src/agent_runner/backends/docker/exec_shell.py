@@ -28,7 +28,7 @@ from agent_runner.backends.docker.engine import Engine
 from agent_runner.backends.docker.sandbox import Sandbox
 from agent_runner.backends.docker.stream import EngineStream
 from agent_runner.backends.executor import DRAIN_SECONDS, LONG_COMMAND, bash_arguments
-from agent_runner.backends.launcher import signal_argv
+from agent_runner.backends.launcher import GraceKill, signal_argv
 from agent_runner.errors import SandboxUnavailable, SessionClosed
 from agent_runner.output import OutputCollector
 from agent_runner.results import TIMEOUT_EXIT_CODE, Stream
@@ -225,7 +225,10 @@ class ExecProcess:
         self._launched = launched
         self._events = events
         self._follower: asyncio.Task[None] | None = None
-        self._killer: asyncio.Task[None] | None = None
+        self._kill = GraceKill(
+            lambda name: shell._signal(launched, name),
+            lambda: self._follower is not None and not self._follower.done(),
+        )
 
     def follow(self, timeout: float | None, done: Callable[[ExecProcess], None]) -> None:
         self._follower = asyncio.get_running_loop().create_task(self._follow(timeout))
@@ -233,12 +236,10 @@ class ExecProcess:
 
     async def stop(self) -> None:
         """Stop following (the sandbox is going away, and the process with it)."""
-        for task in (self._follower, self._killer):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(
-            *(t for t in (self._follower, self._killer) if t is not None), return_exceptions=True
-        )
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
+        await self._kill.stop()
 
     async def _follow(self, timeout: float | None) -> None:
         shell, launched = self._shell, self._launched
@@ -272,11 +273,4 @@ class ExecProcess:
         self._launched.stream.close_stdin()
 
     async def signal(self, name: str, grace: float | None) -> None:
-        await self._shell._signal(self._launched, name)
-        if grace is not None and name != "KILL":
-            self._killer = asyncio.get_running_loop().create_task(self._kill_after(grace))
-
-    async def _kill_after(self, grace: float) -> None:
-        await asyncio.sleep(grace)
-        if self._follower is not None and not self._follower.done():
-            await self._shell._signal(self._launched, "KILL")
+        await self._kill.signal(name, grace)
