@@ -36,6 +36,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,25 +134,25 @@ async def cold(emulator: DaytonaEmulator, rounds: int) -> list[dict[str, Any]]:
     config = DaytonaConfig(api_key=emulator.api_key, api_url=emulator.api_url)
     sdk: list[float] = []
     ours: list[float] = []
-    sdk_requests = ours_requests = 0
+    sdk_requests: list[int] = []
+    ours_requests: list[int] = []
     async with AsyncDaytona(config) as client, Runner(bench_settings(emulator)) as runner:
         await runner.run("true")  # the client's first connection, untimed
-        for _ in range(rounds + 1):
+        for _ in range(rounds + 1):  # the first round of each is a warm-up
             emulator.reset_requests()
             start = time.perf_counter()
             sandbox = await client.create(CreateSandboxFromSnapshotParams(snapshot=SNAPSHOT))
             check(str((await sandbox.process.exec("echo hi")).result), "SDK cold")
             sdk.append((time.perf_counter() - start) * 1000)
-            sdk_requests += emulator.request_count("*")
+            sdk_requests.append(emulator.request_count("*"))
             await sandbox.delete(wait=True)
             emulator.reset_requests()
             elapsed, requests = await our_first_output(runner, emulator)
             ours.append(elapsed)
-            ours_requests += requests
-    total = rounds + 1
+            ours_requests.append(requests)
     return [
-        row("create to first output", "SDK create + process.exec", sdk[1:], sdk_requests / total),
-        row("create to first output", "ours, Runner.run", ours[1:], ours_requests / total),
+        row("create to first output", "SDK create + process.exec", sdk[1:], mean(sdk_requests[1:])),
+        row("create to first output", "ours, Runner.run", ours[1:], mean(ours_requests[1:])),
     ]
 
 

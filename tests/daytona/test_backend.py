@@ -103,9 +103,10 @@ async def test_with_cleanup_off_the_sandbox_stays_and_the_same_session_gets_it_b
     try:
         async with Runner(settings) as runner, runner.session("exec-kept") as session:
             first = await session.run("echo kept > ~/mark")
+            await session.start("sleep 302.5")
         async with Runner(settings) as runner, runner.session("exec-kept") as session:
-            again = await session.run("cat ~/mark")
-        assert again.stdout == "kept\n"
+            again = await session.run("cat ~/mark; pgrep -f 'slee[p] 302.5' || echo none")
+        assert again.stdout == "kept\nnone\n", "closing the session ended its process"
         assert again.sandbox_id == first.sandbox_id
         assert len(await ours(daytona_client, "exec-kept")) == 1
     finally:
@@ -122,6 +123,7 @@ async def main():
     runner = Runner(settings)
     session = runner.session(sys.argv[2])
     result = await session.run("echo kept > ~/mark")
+    await session.start("sleep 301.5")
     print(result.sandbox_id, flush=True)
     await asyncio.sleep(3600)
 
@@ -150,8 +152,10 @@ async def test_a_restarted_runner_takes_over_the_sandbox_of_its_session(
         await asyncio.wait_for(first.wait(), BOUND)
     async with Runner(settings) as runner, runner.session("exec-restart") as session:
         result = await session.run("cat ~/mark")
+        left = await session.run("pgrep -f 'slee[p] 301.5' || echo none")
         labels = (await daytona_client.get(sandbox_id.strip())).labels
     assert (result.stdout, result.sandbox_id) == ("kept\n", sandbox_id.strip())
+    assert left.stdout == "none\n", "what the gone runner left running is ended"
     assert labels["stigmer.owner-pid"] == str(os.getpid())
     assert await ours(daytona_client, "exec-restart") == []
 

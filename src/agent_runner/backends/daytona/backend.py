@@ -19,7 +19,7 @@ from agent_runner.backends.daytona.client import api_key, connect
 from agent_runner.backends.daytona.inventory import our_sandboxes, prune
 from agent_runner.backends.daytona.lifecycle import Lifecycle
 from agent_runner.backends.daytona.remote import Remote
-from agent_runner.backends.daytona.shell import DaytonaShell, Options
+from agent_runner.backends.daytona.shell import SESSION_PREFIX, DaytonaShell, Options
 from agent_runner.backends.daytona.workspace import pack, workspace_dir, workspace_mode
 from agent_runner.backends.owner import Owner
 from agent_runner.config import Settings
@@ -84,11 +84,21 @@ class DaytonaBackend:
         if spec.persistent:
             for candidate in await lifecycle.find(spec.execution_id):
                 if await lifecycle.revive(candidate):
-                    await lifecycle.adopt(candidate, spec.execution_id)
-                    logger.info("reusing Daytona sandbox %s", candidate.id)
+                    await self._take_over(lifecycle, candidate, spec.execution_id)
                     return candidate, True
                 lifecycle.delete_later(candidate)
         return await self._create(lifecycle, spec), False
+
+    async def _take_over(
+        self, lifecycle: Lifecycle, sandbox: AsyncSandbox, execution_id: str
+    ) -> None:
+        """Write this runner on it; if the runner before is gone, end what it left running
+        (its sessions; a live runner's on another host are left alone)."""
+        previous = Owner.from_labels(sandbox.labels or {})
+        await lifecycle.adopt(sandbox, execution_id)
+        if previous != self._owner and not previous.is_alive():
+            ended = await Remote(sandbox, self.daytona).end_leftovers(SESSION_PREFIX)
+            logger.info("reusing Daytona sandbox %s; ended %d session(s) left", sandbox.id, ended)
 
     async def _create(self, lifecycle: Lifecycle, spec: ShellSpec) -> AsyncSandbox:
         passed = {

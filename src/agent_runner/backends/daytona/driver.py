@@ -86,6 +86,16 @@ printf '@%s@setup %s %s %s\n' "$__st_t" "${__st_m:-,}" "$__st_c" "$__st_w"
 """
 """Once per shell: the runner's directory for pid and output files, the workspace (the
 upload unpacked unless a previous runner's copy is there), and the tools the driver needs."""
+LEFTOVERS = r"""for __st_f in /tmp/.stigmer/*/*.pid; do
+  [ -e "$__st_f" ] || continue
+  read -r __st_p __st_d __st_r <"$__st_f" || continue
+  kill -KILL -- "-$__st_p" 2>/dev/null; [ -z "$__st_r" ] || kill -KILL $__st_r 2>/dev/null
+done; rm -rf /tmp/.stigmer/*; exit 0
+"""
+"""Kills every tree the pid files of earlier shells name, and their files: what a gone
+runner left in a sandbox taken over. Ending its sessions is not enough: the daemon signals
+a session's process group and then its descendants, and a command in a session of its own
+whose parent died first is no longer a descendant by then."""
 CHANGES = r"""__st_t=$1 __st_w=$2 __st_o=$3
 cd "$__st_w" || exit 3
 find . -newer "$HOME/.stigmer-workspace" \( -type f -o -type l \) -print0 \

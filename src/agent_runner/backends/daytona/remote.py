@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from agent_runner.backends.daytona.client import REQUEST_TIMEOUT, explain
-from agent_runner.backends.daytona.driver import Launch, Marks
+from agent_runner.backends.daytona.driver import LEFTOVERS, Launch, Marks, script_text
 from agent_runner.backends.daytona.lifecycle import state_of
 from agent_runner.backends.launcher import signal_argv
 from agent_runner.config.sections import DaytonaSettings
@@ -99,6 +99,16 @@ class Remote:
     async def delete_session(self, name: str) -> None:
         with contextlib.suppress(DaytonaError):
             await self.sandbox.process.delete_session(name, REQUEST_TIMEOUT)
+
+    async def end_leftovers(self, prefix: str) -> int:
+        """Kill what earlier shells left running and end their sessions (named
+        ``prefix...``): a gone runner's, in a sandbox taken over. Returns how many sessions."""
+        process = self.sandbox.process
+        await self._call(process.exec(script_text(LEFTOVERS, ""), timeout=int(REQUEST_TIMEOUT)))
+        sessions = await self._call(process.list_sessions(REQUEST_TIMEOUT))
+        names = [s.session_id for s in sessions if s.session_id.startswith(prefix)]
+        await asyncio.gather(*(self.delete_session(name) for name in names))
+        return len(names)
 
     async def execute(
         self, session: str, text: str, *, run_async: bool, timeout: float | None = None

@@ -64,6 +64,10 @@ KILLED_SECONDS = 60.0
 """How long a killed synchronous command may take to answer."""
 
 
+SESSION_PREFIX = "stigmer-"
+"""The Daytona sessions of our shells (and their processes) are named so."""
+
+
 def directory_of(token: str) -> str:
     """Where a shell's pid, output and state files live in the sandbox."""
     return f"/tmp/.stigmer/{token}"
@@ -93,7 +97,7 @@ class DaytonaShell(HostKeptState):
         self, remote: Remote, options: Options, *, token: str, workspace: str, copied: bool
     ) -> None:
         self.remote = remote
-        self.session = f"stigmer-{token}"
+        self.session = f"{SESSION_PREFIX}{token}"
         self.directory = directory_of(token)
         self.workspace = workspace
         self.copied = copied
@@ -111,7 +115,7 @@ class DaytonaShell(HostKeptState):
     async def open(cls, remote: Remote, options: Options, archive: str | None) -> DaytonaShell:
         """Start the shell's Daytona session and set the sandbox up (2-3 requests)."""
         token = secrets.token_hex(8)
-        session, directory = f"stigmer-{token}", directory_of(token)
+        session, directory = f"{SESSION_PREFIX}{token}", directory_of(token)
         await remote.create_session(session)
         upload = f"/tmp/.stigmer-upload-{token}.tar" if archive else ""
         if archive:
