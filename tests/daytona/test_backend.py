@@ -202,12 +202,18 @@ async def test_a_broken_sandbox_of_the_session_is_replaced(daytona_emulator, day
             await sandbox.delete(wait=True)
 
 
+@pytest.mark.parametrize("restarted", [False, True])
 async def test_a_sandbox_stopped_between_commands_is_started_by_the_next(
-    daytona_emulator, daytona_client
+    daytona_emulator, daytona_client, restarted
 ):
+    """Stopped (auto-stop), or stopped and started by someone else, which loses the daemon's
+    sessions: the next command gets it going again, cwd and variables kept."""
     async with Runner(settings_for(daytona_emulator)) as runner, runner.session() as session:
         await session.run("cd /tmp && export KEPT=yes")
-        await (await daytona_client.get(await session.open())).stop()
+        sandbox = await daytona_client.get(await session.open())
+        await sandbox.stop()
+        if restarted:
+            await sandbox.start()
         result = await session.run('pwd; echo "$KEPT"')
         assert result.stdout == "/tmp\nyes\n"
 

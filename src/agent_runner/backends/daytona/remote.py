@@ -41,8 +41,9 @@ CLOSE_SECONDS = 2.0
 
 
 class NotStarted(SandboxUnavailable):
-    """The toolbox refused a call because the sandbox is not started: the call never ran,
-    so it may be tried again once the sandbox is started."""
+    """The toolbox refused a call because the sandbox is not started, or the daemon no
+    longer knows the session (it restarted): the call never ran, so it may be tried again
+    once the sandbox is started and the session made anew."""
 
 
 class Remote:
@@ -85,9 +86,9 @@ class Remote:
     async def _call(self, work: Awaitable[Any]) -> Any:
         try:
             return await work
-        except DaytonaBadRequestError as error:
+        except (DaytonaBadRequestError, DaytonaNotFoundError) as error:
             explained = await self.gone(error)
-            if "Is the Sandbox started" in str(error):
+            if any(sign in str(error) for sign in ("Is the Sandbox started", "session not found")):
                 raise NotStarted(explained.message) from None
             raise explained from None
         except DaytonaError as error:

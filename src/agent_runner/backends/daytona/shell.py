@@ -223,6 +223,9 @@ class DaytonaShell(HostKeptState):
             task.cancel()
             await asyncio.shield(self._kill_quietly(launch))
             raise
+        finally:
+            if not task.done():  # the kill itself failed: the call is abandoned
+                task.cancel()
         stdout, stderr = (_marks(launch, output, stream) for stream in Stream)
         stdout.push(answer.stdout or "")
         stderr.push(answer.stderr or "")
