@@ -72,6 +72,12 @@ class PagedBuffer:
                 self._tail_size -= excess
                 excess = 0
 
+    def skip(self, count: int) -> None:
+        """``count`` bytes of the stream went by unseen: the head ends where it is, and
+        they count as dropped between it and the tail."""
+        self._head_limit = len(self._head)
+        self.total += count
+
     def read(self, cursor: int, max_bytes: int) -> Page:
         cursor = max(0, min(cursor, self.total))
         if cursor < len(self._head):
@@ -153,6 +159,16 @@ class OutputCollector:
 
     def clear_flow_control(self) -> None:
         self._pause = self._resume = _nothing
+
+    @property
+    def listening(self) -> bool:
+        """Whether anyone hears the output live (else a backend may hand it over at the end)."""
+        return self._on_output is not None
+
+    def skipped(self, stream: Stream, count: int) -> None:
+        """``count`` bytes of ``stream`` the backend dropped at the source: it kept the head
+        and the tail itself and cut the middle, rather than carry it across to be dropped."""
+        self._buffers[stream].skip(count)
 
     def feed(self, stream: Stream, data: bytes) -> None:
         if not data:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from agent_runner.backends.base import (
     Backend,
     CommandRequest,
+    DownloadsChanges,
     ProcessRequest,
     Shell,
     ShellSpec,
@@ -403,6 +404,22 @@ class Session:
         wanted = Requirements.read(requirements) if requirements is not None else None
         shell = await self._shell(mode, wanted)
         return shell.sandbox_id or ""
+
+    async def download(self, target: PathLike | None = None) -> list[str]:
+        """Copy the files that commands changed in the sandbox's copy of the workspace back
+        into ``target`` (default: the session's directory); return their relative paths.
+
+        For backends that copy the workspace in (Daytona's ``copy``); new and modified files
+        come back, deleted ones are not deleted. Nothing ran in a sandbox yet: nothing to do.
+        """
+        async with self._lock:
+            shell = self._shells.get(ExecutionMode.SANDBOX)
+            if shell is None:
+                return []
+            if not isinstance(shell, DownloadsChanges):
+                backend = (await self._backend(ExecutionMode.SANDBOX)).name
+                raise ModeUnavailable(f"the {backend} backend cannot download changed files")
+            return await shell.download(os.fspath(target or self._cwd or os.getcwd()))
 
     def state(self) -> ShellState | None:
         """Where the host shell stands (for resuming the session later), if it ran anything."""

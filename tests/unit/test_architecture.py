@@ -13,7 +13,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = "agent_runner"
-SANDBOX_BACKENDS = ("docker", "kubernetes")
+SANDBOX_BACKENDS = ("docker", "daytona", "kubernetes")
 
 
 def module_name(path: Path) -> str:

@@ -231,3 +231,29 @@ def test_config_file_that_is_not_utf8_is_one_line(env, tmp_path):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "not UTF-8" in done.stderr
+
+
+def test_the_daytona_api_key_is_never_printed(env):
+    secret = "dtn_this_must_never_show"
+    env = {**env, "DAYTONA_API_KEY": secret, "DAYTONA_DEV_TOOLS_SNAPSHOT_ID": "dev-tools"}
+    listed = cli(env, "config", "list")
+    as_json = cli(env, "config", "list", "--json")
+    got = cli(env, "config", "get", "execution.sandbox.daytona.api_key")
+    put = cli(env, "config", "set", "execution.sandbox.daytona.api_key", secret)
+    for done in (listed, as_json, got, put):
+        assert done.returncode == 0, done.stderr
+        assert secret not in done.stdout + done.stderr
+    assert "***" in got.stdout
+    assert "environment variable DAYTONA_API_KEY" in listed.stdout
+    (row,) = [r for r in json.loads(as_json.stdout) if r["key"].endswith("daytona.snapshot")]
+    assert (row["value"], row["variable"]) == ("dev-tools", "DAYTONA_DEV_TOOLS_SNAPSHOT_ID")
+
+
+def test_daytona_without_a_key_is_one_line_exit_2(env):
+    env = {k: v for k, v in env.items() if not k.startswith("DAYTONA_")}
+    done = cli(env, "exec", "--backend", "daytona", "--mode", "sandbox", "true")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "agent-runner: error: the Daytona backend needs an API key: set DAYTONA_API_KEY "
+        "(or execution.sandbox.daytona.api_key); create one at https://app.daytona.io\n"
+    )

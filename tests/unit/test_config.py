@@ -13,7 +13,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "config.yaml"
     monkeypatch.setenv("STIGMER_CONFIG", str(path))
     for name in list(__import__("os").environ):
-        if name.startswith("STIGMER_") and name != "STIGMER_CONFIG":
+        if name.startswith(("STIGMER_", "DAYTONA_")) and name != "STIGMER_CONFIG":
             monkeypatch.delenv(name)
     return path
 
@@ -290,7 +290,7 @@ def test_sandbox_backend_from_each_source(config, monkeypatch):
         resolve()
     assert str(error.value) == (
         "environment variable STIGMER_SANDBOX_BACKEND: 'podman' is not a valid "
-        "execution.sandbox.backend: expected one of docker, kubernetes"
+        "execution.sandbox.backend: expected one of docker, daytona, kubernetes"
     )
 
 

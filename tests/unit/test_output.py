@@ -41,6 +41,17 @@ def test_single_write_larger_than_the_cap():
     assert buffer.text() == "0123\n[... 8 bytes of output dropped ...]\ncdef"
 
 
+def test_bytes_skipped_at_the_source_end_the_head_and_count_as_dropped():
+    buffer = CappedBuffer(100)
+    buffer.write(b"head")
+    buffer.skip(1000)
+    buffer.write(b"tail")
+    assert buffer.dropped == 1000
+    assert buffer.text() == "head\n[... 1000 bytes of output dropped ...]\ntail"
+    assert buffer.read(0, 100) == (b"head", 4, 0)
+    assert buffer.read(4, 100) == (b"tail", 1008, 1000)
+
+
 def test_plain_listener_gets_decoded_text_across_split_characters():
     seen = []
     collector = OutputCollector(1024, lambda chunk: seen.append(chunk.text))

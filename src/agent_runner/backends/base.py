@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from agent_runner.backends import executor
 from agent_runner.backends.executor import VOLATILE_VARIABLES, carry_over
@@ -185,6 +185,15 @@ class Shell(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DownloadsChanges(Protocol):
+    """A shell whose sandbox holds a copy of the workspace that can be brought back."""
+
+    async def download(self, target: str) -> list[str]:
+        """Copy the files commands changed into ``target``; their paths relative to it."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+SANDBOX_LABEL = "stigmer.sandbox"
+"""On every sandbox of ours (value ``1``); nothing without it is ever listed or removed."""
+EXECUTION_LABEL = "stigmer.execution-id"
+CREATED_LABEL = "stigmer.created-at"
+IMAGE_LABEL = "stigmer.image"
+OWNER_PREFIX = "stigmer.owner-"
+_PID, _HOST, _STARTED = f"{OWNER_PREFIX}pid", f"{OWNER_PREFIX}host", f"{OWNER_PREFIX}started"
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,26 @@ class Owner:
 
     def __str__(self) -> str:
         return f"{self.pid}@{self.host}"
+
+    @classmethod
+    def from_labels(cls, labels: Mapping[str, str]) -> Owner:
+        """The owner a sandbox's labels name (pid 0, which is never alive, when they do not)."""
+        pid = labels.get(_PID, "0")
+        return cls(
+            int(pid) if pid.isdigit() else 0, labels.get(_HOST, ""), labels.get(_STARTED, "")
+        )
+
+    def labels(self, execution_id: str, image: str) -> dict[str, str]:
+        """What every backend writes on a sandbox it creates for ``execution_id``."""
+        return {
+            SANDBOX_LABEL: "1",
+            EXECUTION_LABEL: execution_id,
+            _PID: str(self.pid),
+            _HOST: self.host,
+            _STARTED: self.started,
+            CREATED_LABEL: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            IMAGE_LABEL: image,
+        }
 
 
 def process_start_time(pid: int) -> str:

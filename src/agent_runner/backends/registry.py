@@ -32,6 +32,9 @@ class BackendEntry:
 
 BACKENDS: dict[str, BackendEntry] = {
     "docker": BackendEntry("agent_runner.backends.docker", "DockerBackend", ("docker",)),
+    "daytona": BackendEntry(
+        "agent_runner.backends.daytona", "DaytonaBackend", ("daytona",), "daytona"
+    ),
     "kubernetes": BackendEntry(
         "agent_runner.backends.kubernetes",
         "KubernetesBackend",

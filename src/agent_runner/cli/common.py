@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any, NoReturn
 
+from pydantic import SecretStr
+
 USAGE_ERROR = 2
 
 Subcommands = Any
@@ -30,7 +32,15 @@ def emit(text: str) -> int:
     return 0
 
 
+SECRET = "***"
+"""What a secret setting (an API key) shows as, wherever settings are printed."""
+
+
 def jsonable(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return SECRET
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, list):
         return [jsonable(item) for item in value]
     if hasattr(value, "model_dump"):
@@ -43,8 +53,10 @@ def jsonable(value: Any) -> Any:
 def render(value: Any) -> str:
     if value is None:
         return "(none)"
+    if isinstance(value, SecretStr):
+        return SECRET
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, list):
+    if isinstance(value, list | dict):
         return json.dumps(jsonable(value))
     return str(value)

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from agent_runner.cli.common import Parser, Subcommands, emit, jsonable, render, show_help
+from agent_runner.cli.common import SECRET, Parser, Subcommands, emit, jsonable, render, show_help
 from agent_runner.config import config_path, find_key, resolve, setting_keys, text_to_value
 from agent_runner.config.file import ConfigFile
 from agent_runner.errors import InvalidSetting
@@ -44,7 +44,8 @@ def _set(args: argparse.Namespace) -> int:
         )
     value = _validated(setting.key, text_to_value(setting, args.value))
     ConfigFile(config_path()).set(setting.key, value)
-    return emit(f"{setting.public_name} = {render(value)}  ({config_path()})")
+    shown = SECRET if setting.is_secret else render(value)
+    return emit(f"{setting.public_name} = {shown}  ({config_path()})")
 
 
 def _validated(key: str, value: Any) -> Any:

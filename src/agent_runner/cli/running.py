@@ -58,6 +58,12 @@ def add_parsers(commands: Subcommands) -> None:
     run.add_argument(
         "--quiet", "-q", action="store_true", help="print neither AUTO's decision nor progress"
     )
+    run.add_argument(
+        "--download",
+        action="store_true",
+        help="afterwards, copy the files the command changed in the sandbox's copy of the "
+        "workspace back into it (workspace copy on Daytona)",
+    )
     run.add_argument("command", help="the command, exactly as bash -c would take it")
     run.set_defaults(handler=_exec)
 
@@ -120,6 +126,9 @@ async def _run(settings: Settings, args: argparse.Namespace, env: dict[str, str]
             )
             if store is not None:
                 store.save(args.session, session.state())
+            if args.download:
+                changed = await session.download()
+                print(f"agent-runner: downloaded {len(changed)} changed file(s)", file=sys.stderr)
     if args.json:
         print(result.model_dump_json(indent=2))
     _report_end(result, args, announced)

@@ -12,16 +12,24 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    model_validator,
+)
 
 from agent_runner.modes import ExecutionMode
 
 DEFAULT_SANDBOX_IMAGE = "ghcr.io/stigmer/agent-sandbox:latest"
 LOCAL_BUILD_TAG = "stigmer/agent-sandbox:local"
 MIB = 1024 * 1024
-SANDBOX_BACKENDS = ("docker", "kubernetes")
+SANDBOX_BACKENDS = ("docker", "daytona", "kubernetes")
 """Names accepted by ``execution.sandbox.backend``; the registry maps each to its package."""
-SandboxBackendName = Literal["docker", "kubernetes"]
+SandboxBackendName = Literal["docker", "daytona", "kubernetes"]
 
 _DURATION = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$"
@@ -192,16 +200,61 @@ class KubernetesSettings(Section):
     """The runner's Lease; its pods are removed once it goes unrenewed for twice that."""
 
 
+class DaytonaSettings(Section):
+    """Daytona cloud sandboxes (``execution.sandbox.daytona.*``): one per session, from a
+    snapshot (or an image), through the ``daytona`` SDK."""
+
+    api_key: SecretStr | None = None
+    """Daytona API key (never printed); required."""
+    api_url: str | None = None
+    """Daytona API URL; default: the SDK's (https://app.daytona.io/api)."""
+    target: str | None = None
+    """Region sandboxes are created in; default: the organization's."""
+    snapshot: str | None = None
+    """Snapshot sandboxes start from (the dev-tools snapshot); default: Daytona's own."""
+    image: str | None = None
+    """An image to start from instead of a snapshot (Daytona builds it first)."""
+    cpu: int | None = Field(default=None, ge=1)
+    """vCPUs, for sandboxes made from ``image`` (a snapshot fixes its own)."""
+    memory: int | None = Field(default=None, ge=1)
+    """Memory in GiB, for sandboxes made from ``image``."""
+    disk: int | None = Field(default=None, ge=1)
+    """Disk in GiB, for sandboxes made from ``image``."""
+    auto_stop_interval: int = Field(default=15, ge=0)
+    """Minutes without activity after which Daytona stops a sandbox (0: never); running
+    commands keep it alive, a stopped one is started again by the next command."""
+    auto_archive_interval: int | None = Field(default=None, ge=0)
+    """Minutes a stopped sandbox waits before it is archived; default: Daytona's (7 days)."""
+    auto_delete_interval: int | None = None
+    """Minutes a stopped sandbox waits before Daytona deletes it (-1: never); default: 60
+    when cleanup is on (a crashed runner's sandbox goes away by itself), else never."""
+    ephemeral: bool = False
+    """Delete sandboxes as soon as they stop."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Extra labels for every sandbox (as key=value,key=value in a variable)."""
+    network_block_all: bool = False
+    """Block all network access from the sandbox."""
+    network_allow_list: str | None = None
+    """Comma-separated CIDR ranges the sandbox may reach (all others blocked)."""
+    keepalive: Seconds | None = None
+    """Seconds between activity refreshes while a command or process runs; default: a
+    quarter of auto_stop_interval, at most 60."""
+    create_timeout: Seconds = 180.0
+    """How long creating (or starting) a sandbox may take."""
+
+
 class SandboxSettings(Section):
     """Which backend runs sandboxes, and how Docker sandboxes are made."""
 
     backend: SandboxBackendName = "docker"
-    """Where SANDBOX runs: docker (default; Podman through its Docker-compatible socket) or
+    """Where SANDBOX runs: docker (default; Podman through its Docker-compatible socket),
+    daytona (cloud sandboxes from a snapshot, settings under execution.sandbox.daytona) or
     kubernetes (one restricted pod per session, settings under execution.sandbox.kubernetes)."""
     network: Literal["bridge", "none", "host"] = "bridge"
     """Container network: bridge (default; package installs work), none, or host."""
     workspace: Literal["bind", "copy", "none"] = "bind"
-    """How the workspace reaches /workspace: bind-mounted, copied in once, or not at all."""
+    """How the workspace reaches /workspace: bind-mounted, copied in once, or not at all
+    (Daytona: copy unless set; a cloud sandbox cannot bind-mount)."""
     ca_bundle: Path | None = None
     """Host CA bundle to trust inside the sandbox (TLS-inspecting proxies) and while image
     layers with custom requirements are built (default for those: the host's own bundle)."""
@@ -224,6 +277,7 @@ class SandboxSettings(Section):
     files the sandbox writes stay yours."""
     pool_size: int = Field(default=0, ge=0, le=32)
     """Pre-started sandboxes kept warm so a new session does not wait for one."""
+    daytona: DaytonaSettings = Field(default_factory=DaytonaSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
 
     @property

@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from agent_runner.config.file import SECTION as FILE_SECTION
 from agent_runner.config.file import ConfigFile
@@ -123,6 +123,11 @@ _CLI_VARIABLES = {
     "auto_pull": "STIGMER_SANDBOX_AUTO_PULL",
     "cleanup": "STIGMER_SANDBOX_CLEANUP",
     "ttl": "STIGMER_SANDBOX_TTL",
+    # The Daytona SDK's and the Stigmer worker's own names.
+    "sandbox.daytona.api_key": "DAYTONA_API_KEY",
+    "sandbox.daytona.api_url": "DAYTONA_API_URL",
+    "sandbox.daytona.target": "DAYTONA_TARGET",
+    "sandbox.daytona.snapshot": "DAYTONA_DEV_TOOLS_SNAPSHOT_ID",
 }
 _FILE_ONLY = {"auto.rules"}
 CONFIG_PATH_VARIABLE = "STIGMER_CONFIG"
@@ -152,6 +157,15 @@ class SettingKey:
     @property
     def is_list(self) -> bool:
         return get_origin(self.annotation) is list
+
+    @property
+    def is_mapping(self) -> bool:
+        return get_origin(self.annotation) is dict
+
+    @property
+    def is_secret(self) -> bool:
+        """Never printed (an API key): ``config`` shows ``***`` for it."""
+        return SecretStr in (self.annotation, *get_args(self.annotation))
 
 
 def setting_keys(model: type[BaseModel] = Settings, prefix: str = "") -> Iterator[SettingKey]:
@@ -215,11 +229,17 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
 def text_to_value(setting: SettingKey, text: str) -> Any:
     """Interpret text from a variable or the command line for ``setting``.
 
-    Lists are comma separated; everything else is left to the model's validation, which
-    already understands ``true``/``false``, numbers and durations.
+    Lists are comma separated, mappings ``key=value`` pairs so; everything else is left to
+    the model's validation, which already understands ``true``/``false``, numbers and
+    durations.
     """
     if setting.is_list:
         return [item.strip() for item in text.split(",") if item.strip()]
+    if setting.is_mapping:
+        pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+        if any(not sep or not key.strip() for key, sep, _ in pairs):
+            raise InvalidSetting(f"{setting.public_name}: expected key=value[,key=value...]")
+        return {key.strip(): value.strip() for key, _, value in pairs}
     return text
 
 
@@ -364,7 +384,10 @@ def current_settings() -> Settings:
         stamp: object = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
     except OSError:
         stamp = None
-    variables = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("STIGMER_")))
+    fixed = set(_CLI_VARIABLES.values())
+    variables = tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith("STIGMER_") or k in fixed)
+    )
     key = (str(path), stamp, variables)
     if _cache is None or _cache[0] != key:
         _cache = (key, resolve(path=path).settings)

@@ -29,6 +29,7 @@ from agent_runner.backends.docker.engine import Engine
 from agent_runner.backends.docker.sandbox import Sandbox
 from agent_runner.backends.docker.stream import EngineStream
 from agent_runner.backends.executor import DRAIN_SECONDS, LONG_COMMAND, bash_arguments
+from agent_runner.backends.launcher import GraceKill, signal_argv
 from agent_runner.errors import SandboxUnavailable, SessionClosed
 from agent_runner.output import OutputCollector
 from agent_runner.results import TIMEOUT_EXIT_CODE, Stream
@@ -39,7 +40,8 @@ LAUNCH = (
     'pids=$1 state=$2 script=$3; shift 3; [ -z "$state" ] || : >| "$state"; '
     'if [ -n "$script" ]; then cat >| "$script" || exit 126; exec 3< "$script" 0</dev/null; '
     'rm -f "$script"; fi; '
-    'record=\'p=$1; shift; builtin echo $$ $PPID >| "$p"; exec "$@"\'; '
+    'record=\'p=$1; shift; builtin echo $$ $PPID >| "$p"; '
+    '[ ! -e "$p.kill" ] || kill -"$(cat "$p.kill")" $$; exec "$@"\'; '
     'set -- "$pids" "$@"; '
     'if command -v setsid >/dev/null 2>&1; then exec setsid -w bash -c "$record" bash "$@"; '
     'else eval "$record"; fi'
@@ -47,17 +49,8 @@ LAUNCH = (
 """Empties the previous command's state file (so a command killed before its trap cannot
 hand back stale state), takes a long command's script from stdin into a file on fd 3, then
 runs the command as the leader of a new session (when the image has ``setsid``) and records
-its pid, which is then also its process group's id, and its parent's."""
-SIGNAL = (
-    'sig=$1 i=0; while [ ! -s "$2" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done; '
-    'read -r pid parent < "$2" || exit 0; '
-    'if [ "$sig" = KILL ] && [ "$parent" -gt 1 ] '
-    '&& [ "$(cat /proc/$parent/comm 2>/dev/null)" = setsid ]; then kill -KILL "$parent"; fi; '
-    'kill -"$sig" -- "-$pid" 2>/dev/null || kill -"$sig" "$pid"'
-)
-"""Signals the command's group; before a KILL, first the ``setsid -w`` that waits for it
-(so it cannot complain on the command's stderr). A signal sent right after the start waits
-(up to 10 s) for the command to have recorded its pid, so that it is not lost."""
+its pid, which is then also its process group's id, and its parent's (the pid file
+:mod:`agent_runner.backends.launcher` signals)."""
 
 
 Feed = Callable[[Stream, bytes], None]
@@ -204,7 +197,7 @@ class ExecShell(HostKeptState):
 
     async def _signal(self, launched: _Exec, name: str) -> None:
         api = await self._engine.api()
-        argv = ["bash", "-c", SIGNAL, "bash", name, launched.pids]
+        argv = signal_argv(name, launched.pids)
         killer = await self._engine.call(
             api.exec_create, self._sandbox.container_id, argv, user=self._user
         )
@@ -233,13 +226,14 @@ class ExecProcess(Followed):
         self._shell = shell
         self._launched = launched
         self._events = events
-        self._killer: asyncio.Task[None] | None = None
+        self._kill = GraceKill(
+            lambda name: shell._signal(launched, name),
+            lambda: self._follower is not None and not self._follower.done(),
+        )
 
     async def stop(self) -> None:
         """Stop following (the sandbox is going away, and the process with it)."""
-        if self._killer is not None:
-            self._killer.cancel()
-            await asyncio.gather(self._killer, return_exceptions=True)
+        await self._kill.stop()
         await super().stop()
 
     async def follow_until_ended(self, timeout: float | None) -> None:
@@ -274,11 +268,4 @@ class ExecProcess(Followed):
         self._launched.stream.close_stdin()
 
     async def signal(self, name: str, grace: float | None) -> None:
-        await self._shell._signal(self._launched, name)
-        if grace is not None and name != "KILL":
-            self._killer = asyncio.get_running_loop().create_task(self._kill_after(grace))
-
-    async def _kill_after(self, grace: float) -> None:
-        await asyncio.sleep(grace)
-        if self._follower is not None and not self._follower.done():
-            await self._shell._signal(self._launched, "KILL")
+        await self._kill.signal(name, grace)

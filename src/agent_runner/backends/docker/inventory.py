@@ -11,7 +11,7 @@ import asyncio
 from agent_runner.backends.base import SandboxInfo
 from agent_runner.backends.docker.engine import Engine
 from agent_runner.backends.docker.spec import LABEL
-from agent_runner.backends.owner import Owner
+from agent_runner.backends.owner import CREATED_LABEL, EXECUTION_LABEL, IMAGE_LABEL, Owner
 
 
 async def list_sandboxes(engine: Engine) -> list[SandboxInfo]:
@@ -21,21 +21,16 @@ async def list_sandboxes(engine: Engine) -> list[SandboxInfo]:
     found = []
     for container in containers:
         labels = container.get("Labels") or {}
-        owner = Owner(
-            int(labels.get("stigmer.owner-pid", "0") or 0),
-            labels.get("stigmer.owner-host", ""),
-            labels.get("stigmer.owner-started", ""),
-        )
         names = container.get("Names") or ["?"]
         found.append(
             SandboxInfo(
                 sandbox_id=container["Id"],
                 name=names[0].lstrip("/"),
-                execution_id=labels.get("stigmer.execution-id", ""),
+                execution_id=labels.get(EXECUTION_LABEL, ""),
                 state=container.get("State", ""),
-                image=labels.get("stigmer.image", container.get("Image", "")),
-                created_at=labels.get("stigmer.created-at", ""),
-                owner=owner,
+                image=labels.get(IMAGE_LABEL, container.get("Image", "")),
+                created_at=labels.get(CREATED_LABEL, ""),
+                owner=Owner.from_labels(labels),
             )
         )
     return found

@@ -10,19 +10,18 @@ remove the container if this one dies.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent_runner.backends import executor
-from agent_runner.backends.owner import Owner
+from agent_runner.backends.owner import SANDBOX_LABEL, Owner
 from agent_runner.config import Settings
 from agent_runner.config.sections import size_in_bytes
 from agent_runner.errors import InvalidSetting, WorkingDirectoryMissing
 
-LABEL = "stigmer.sandbox"
+LABEL = SANDBOX_LABEL
 WORKSPACE = "/workspace"
 HOME = "/home/sandbox"
 CA_PATH = "/etc/stigmer/ca-bundle.crt"
@@ -131,16 +130,7 @@ def plan_container(
     if sandbox.ca_bundle is not None:
         environment.update(dict.fromkeys(CA_VARIABLES, CA_PATH))
     environment.update(env or {})
-    labels = {
-        LABEL: "1",
-        "stigmer.execution-id": execution_id,
-        "stigmer.owner-pid": str(owner.pid),
-        "stigmer.owner-host": owner.host,
-        "stigmer.owner-started": owner.started,
-        "stigmer.created-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "stigmer.image": image,
-        "stigmer.pooled": "1" if pooled else "0",
-    }
+    labels = {**owner.labels(execution_id, image), "stigmer.pooled": "1" if pooled else "0"}
     executor = ["/bin/sh", "-c", LAUNCHER, "stigmer-launcher", EXECUTOR_SOURCE, STATE_FILE]
     create: dict[str, Any] = {
         "image": image,
