@@ -5,8 +5,8 @@
 command starts. A caller that runs a command as a process and waits for it (the MCP server's
 ``run_command``, which yields after a while) wants both: when the process ends in time, its
 changes should carry over as ``run``'s would. So the command is wrapped: an EXIT trap writes
-a random marker, the final ``$PWD`` and the exported variables (NUL-separated, the state
-wrapper's format) to the stderr the command started with, and :class:`StateSplitter` takes
+a random marker, the final ``$PWD`` and the exported variables (a line each, escaped) to
+the stderr the command started with, and :class:`StateSplitter` takes
 them out of the stream before anyone sees them. The wrapper uses built-ins and one forked
 subshell (for ``compgen -e``); a command whose text cannot change the shell's state
 (``executor.may_change_state``) is not wrapped at all.
@@ -14,21 +14,35 @@ subshell (for ``compgen -e``); a command whose text cannot change the shell's st
 
 from __future__ import annotations
 
+import re
 import secrets
 import shlex
 
-from agent_runner.backends.base import ShellState, parse_state
+from agent_runner.backends.base import ShellState
+from agent_runner.backends.executor import VOLATILE_VARIABLES
 
 _BODY = (
-    "builtin exec {__stigmer_err}>&2; "
-    "__stigmer_report() { "
-    "builtin mapfile -t __stigmer_names < <(builtin compgen -e); "
-    '{ builtin printf \'\\001%s\\001%s\\0\' "$__stigmer_marker" "$PWD"; '
-    'for __stigmer_name in "${__stigmer_names[@]}"; do '
-    'builtin printf \'%s=%s\\0\' "$__stigmer_name" "${!__stigmer_name}"; done; '
-    '} >&"$__stigmer_err"; } 2>/dev/null; '
-    'trap __stigmer_report EXIT; eval "$__stigmer_command"'
+    r"builtin exec {__stigmer_err}>&2; "
+    r"__stigmer_escape() { __stigmer_value=${1//\\/\\\\}; "
+    r"__stigmer_value=${__stigmer_value//$'\n'/\\n}; "
+    r"__stigmer_value=${__stigmer_value//$'\r'/\\r}; }; "
+    r"__stigmer_report() { "
+    r"builtin mapfile -t __stigmer_names < <(builtin compgen -e); "
+    r'{ __stigmer_escape "$PWD"; '
+    r"""builtin printf '\001%s\001%s\n' "$__stigmer_marker" "$__stigmer_value"; """
+    r'for __stigmer_name in "${__stigmer_names[@]}"; do '
+    r'__stigmer_escape "${!__stigmer_name}"; '
+    r"""builtin printf '%s=%s\n' "$__stigmer_name" "$__stigmer_value"; done; """
+    r"builtin printf '\001\n'; "
+    r'} >&"$__stigmer_err"; } 2>/dev/null; '
+    r'trap __stigmer_report EXIT; eval "$__stigmer_command"'
 )
+"""The report is text, one line per entry with ``\\``, newline and carriage return escaped,
+and ends with a line of its own: some backends carry stderr a line at a time as text
+(Daytona's daemon drops NUL bytes), so the executor's NUL-separated format would not
+survive them."""
+_ESCAPED = re.compile(rb"\\(.)", re.S)
+_UNESCAPED = {b"n": b"\n", b"r": b"\r"}
 
 
 def new_marker() -> str:
@@ -84,4 +98,25 @@ class StateSplitter:
         """Where the command left its shell, if it got to report it."""
         if self._report is None:
             return None
-        return parse_state(bytes(self._report))
+        return parse_report(bytes(self._report))
+
+
+def parse_report(report: bytes) -> ShellState | None:
+    """Read what the wrapper's EXIT trap wrote after the marker; ``None`` unless it got to
+    the end."""
+    lines = report.split(b"\n")
+    end = next((i for i, line in enumerate(lines) if i > 0 and line == b"\x01"), None)
+    if end is None:
+        return None
+    cwd, *entries = (_unescape(line) for line in lines[:end])
+    env: dict[str, str] = {}
+    for entry in entries:
+        name, _, value = entry.partition("=")
+        if name and name not in VOLATILE_VARIABLES:
+            env[name] = value
+    return ShellState(cwd, env)
+
+
+def _unescape(line: bytes) -> str:
+    plain = _ESCAPED.sub(lambda m: _UNESCAPED.get(m.group(1), m.group(1)), line)
+    return plain.decode("utf-8", "surrogateescape")

@@ -3,6 +3,9 @@ judging, progress lines and the HTTP token check."""
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+
 import pytest
 
 from agent_runner.errors import InvalidSetting
@@ -11,7 +14,7 @@ from agent_runner.mcp_server.paging import Cursor, char_boundary
 from agent_runner.mcp_server.progress import LatestLine, tidy
 from agent_runner.mcp_server.stdin_guard import InputRefused, StdinGuard, reads_code
 from agent_runner.policy import decide
-from agent_runner.process_state import StateSplitter, new_marker
+from agent_runner.process_state import StateSplitter, new_marker, wrap
 from agent_runner.results import OutputChunk, Stream
 
 
@@ -32,7 +35,7 @@ def test_cursors_round_trip_and_refuse_anything_else():
 
 def test_the_state_report_is_split_off_whatever_the_chunking():
     marker = new_marker()
-    report = b"\x01" + marker.encode() + b"\x01/tmp\0A=1\0"
+    report = b"\x01" + marker.encode() + b"\x01/tmp\nA=1\n\x01\n"
     stream = b"err \x01 text\n" + report
     for size in (1, 2, 5, 64):
         splitter = StateSplitter(marker)
@@ -40,6 +43,28 @@ def test_the_state_report_is_split_off_whatever_the_chunking():
         assert kept + splitter.flush() == b"err \x01 text\n"
         assert splitter.state is not None
         assert (splitter.state.cwd, splitter.state.env) == ("/tmp", {"A": "1"})
+
+
+@pytest.mark.parametrize(
+    "value", ["plain", "two\nlines", "back\\slash", "literal \\n", "cr\r", "a=b", "日本", ""]
+)
+def test_the_report_brings_back_any_value_through_real_bash(value, tmp_path):
+    marker = new_marker()
+    command = f"cd {shlex.quote(str(tmp_path))} && export TRICKY={shlex.quote(value)}"
+    done = subprocess.run(["bash", "-c", wrap(command, marker)], capture_output=True, check=True)
+    assert b"\0" not in done.stderr  # survives a backend that carries stderr as text lines
+    splitter = StateSplitter(marker)
+    assert splitter.feed(done.stderr) + splitter.flush() == b""
+    assert splitter.state is not None
+    assert splitter.state.cwd == str(tmp_path)
+    assert splitter.state.env["TRICKY"] == value
+
+
+def test_a_report_cut_short_is_no_state():
+    marker = new_marker()
+    splitter = StateSplitter(marker)
+    splitter.feed(b"\x01" + marker.encode() + b"\x01/tmp\nA=1\n")
+    assert splitter.state is None
 
 
 def test_a_marker_prefix_that_never_completes_is_given_back():
