@@ -13,6 +13,7 @@ import pytest
 
 from agent_runner import Runner, Settings
 from agent_runner.backends.docker import DockerBackend
+from agent_runner.backends.docker.engine import Engine
 from agent_runner.errors import ImageNotFound, SandboxUnavailable, SessionClosed
 from tests.conftest import ROOT, cli_environment, run_cli, sandbox_workspace
 
@@ -202,6 +203,27 @@ async def test_orphan_without_executor_is_pruned_by_the_next_runner_process(
     )
     assert await asyncio.wait_for(next_runner.wait(), 120) == 0
     assert containers(docker_api, execution_id="crashed-2") == []
+
+
+async def test_a_removal_that_finds_one_under_way_returns_once_the_container_is_gone(
+    docker_api, sandbox_image
+):
+    """Two removals of one running container: one of them finds the other's under way
+    (the engine answers 409, as it does after an auto-remove), and neither may return while
+    the container is still there, or a closed session could leave it listed."""
+    engine = Engine(cleanup=True)
+    for _ in range(5):
+        created = docker_api.create_container(
+            sandbox_image, "sleep 300", labels={"stigmer.test": "removal"}
+        )
+        docker_api.start(created)
+
+        async def remove_then_look(container: str = created["Id"]) -> list[dict]:
+            await engine.remove(container)
+            return docker_api.containers(all=True, filters={"id": container})
+
+        assert await asyncio.gather(remove_then_look(), remove_then_look()) == [[], []]
+    await engine.close()
 
 
 async def test_prune_never_touches_containers_without_our_label(docker_api, sandbox_image):

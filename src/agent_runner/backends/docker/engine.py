@@ -29,6 +29,8 @@ from agent_runner.backends.docker.stream import (
 from agent_runner.errors import MissingExtra, SandboxUnavailable, first_line
 
 T = TypeVar("T")
+REMOVAL_SECONDS = 60
+"""How long a removal the engine already has under way may take before we stop waiting."""
 
 
 class ImageGone(Exception):
@@ -162,8 +164,14 @@ class Engine:
         except errors.NotFound:
             return
         except errors.APIError as error:
-            if error.status_code != 409:  # already being removed (auto-remove)
+            if error.status_code != 409:
                 raise
+            # Already being removed (auto-remove after the hang-up): done once it is gone,
+            # so that whoever waits for this removal never finds the container still there.
+            with suppress(errors.NotFound):
+                await self.call(
+                    api.wait, container_id, timeout=REMOVAL_SECONDS, condition="removed"
+                )
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run ``work`` in the background; :meth:`close` waits for it."""
