@@ -1,5 +1,3 @@
-import time
-
 import pytest
 
 from agent_runner import ExecutionMode, Settings
@@ -34,7 +32,6 @@ class TestDockerWithoutPython(TestDocker):
     async def test_background_child_does_not_hold_the_command(self, runner, workspace):
         """Docker ends an exec whose output a background child still holds only after its own
         grace period, so this path returns later than the executor path, but it returns."""
-        started = time.monotonic()
-        result = await self.run(runner, workspace, "sleep 20 & echo started")
+        result, took = await self.timed(runner, workspace, "sleep 20 & echo started")
         assert result.stdout == "started\n"
-        assert time.monotonic() - started < 10
+        assert took < 15, f"a command whose background child sleeps 20 s took {took:.1f} s"
