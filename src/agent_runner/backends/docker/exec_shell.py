@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 
@@ -36,6 +37,8 @@ from agent_runner.results import TIMEOUT_EXIT_CODE, Stream
 
 STATE_FILE = "/tmp/.stigmer-exec-state"
 POLL_SECONDS = 0.05
+START_SECONDS = 60.0
+"""How long an exec may stay unstarted after the engine accepted its start."""
 LAUNCH = (
     'pids=$1 state=$2 script=$3; shift 3; [ -z "$state" ] || : >| "$state"; '
     'if [ -n "$script" ]; then cat >| "$script" || exit 126; exec 3< "$script" 0</dev/null; '
@@ -190,9 +193,25 @@ class ExecShell(HostKeptState):
 
     async def _until_exited(self, exec_id: str) -> None:
         """Poll the engine: an exec's end is only an event for the stream, which a
-        background child may hold open."""
+        background child may hold open.
+
+        The engine answers the start before the process runs: until then the exec is
+        neither running nor has an exit code, which is not an end (under load that window
+        lasts long enough for the next command to overtake this one).
+        """
         api = await self._engine.api()
-        while (await self._engine.call(api.exec_inspect, exec_id)).get("Running"):  # noqa: ASYNC110
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_SECONDS
+        while True:
+            details = await self._engine.call(api.exec_inspect, exec_id)
+            if details.get("Running"):
+                deadline = math.inf
+            elif details.get("ExitCode") is not None:
+                return
+            elif loop.time() > deadline:
+                raise SandboxUnavailable(
+                    f"the engine did not start a command's exec within {START_SECONDS:.0f} s"
+                )
             await asyncio.sleep(POLL_SECONDS)
 
     async def _signal(self, launched: _Exec, name: str) -> None:
