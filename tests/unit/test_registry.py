@@ -15,7 +15,8 @@ def test_the_configured_backend_is_created(monkeypatch):
 
 def test_an_unknown_backend_name_lists_the_accepted_ones():
     with pytest.raises(
-        InvalidSetting, match=r"unknown sandbox backend 'podman': expected one of docker, daytona, kubernetes"
+        InvalidSetting,
+        match=r"unknown sandbox backend 'podman': expected one of docker, daytona, kubernetes",
     ):
         sandbox_backend(Settings.defaults(), "podman")
 
