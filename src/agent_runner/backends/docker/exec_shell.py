@@ -3,8 +3,8 @@
 Everything the executor does is redone here with engine calls: the state wrapper keeps
 cwd and exported variables in a file that is read back after each command, the command
 runs in a session of its own (``setsid -w`` when the image has it) so a timeout or a
-cancellation can kill its whole tree, and a background child holding the output open does
-not hold the command once the exec has ended. A command too long for one argument travels
+cancellation can kill its whole tree, and a background child holding the output open holds
+the command only for the engine's grace (2 s) once the exec has ended. A command too long for one argument travels
 on the exec's stdin into a file first. It costs tens of milliseconds per command where the
 executor costs a few, which is why the backend says so once.
 """
@@ -29,7 +29,7 @@ from agent_runner.backends.base import (
 from agent_runner.backends.docker.engine import Engine
 from agent_runner.backends.docker.sandbox import Sandbox
 from agent_runner.backends.docker.stream import EngineStream
-from agent_runner.backends.executor import DRAIN_SECONDS, LONG_COMMAND, bash_arguments
+from agent_runner.backends.executor import LONG_COMMAND, bash_arguments
 from agent_runner.backends.launcher import GraceKill, signal_argv
 from agent_runner.errors import SandboxUnavailable, SessionClosed
 from agent_runner.output import OutputCollector
@@ -39,6 +39,11 @@ STATE_FILE = "/tmp/.stigmer-exec-state"
 POLL_SECONDS = 0.05
 START_SECONDS = 60.0
 """How long an exec may stay unstarted after the engine accepted its start."""
+STREAM_END_SECONDS = 5.0
+"""How long an ended exec's output may take to arrive. The engine marks an exec ended
+before it has copied out all it wrote (under load, long after), then waits up to 2 s for
+the copy and cuts the streams a background child still holds: waiting for the stream's end
+loses nothing, and a held stream costs the engine's grace, not ours."""
 LAUNCH = (
     'pids=$1 state=$2 script=$3; shift 3; [ -z "$state" ] || : >| "$state"; '
     'if [ -n "$script" ]; then cat >| "$script" || exit 126; exec 3< "$script" 0</dev/null; '
@@ -163,7 +168,7 @@ class ExecShell(HostKeptState):
             output.clear_flow_control()
             stream.resume_reading()
             with suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(launched.output.ended), DRAIN_SECONDS)
+                await asyncio.wait_for(asyncio.shield(launched.output.ended), STREAM_END_SECONDS)
         except asyncio.CancelledError:
             await asyncio.shield(self._signal(launched, "KILL"))
             raise
@@ -266,7 +271,7 @@ class ExecProcess(Followed):
                 await shell._signal(launched, "KILL")
                 await shell._until_exited(launched.exec_id)
             with suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(launched.output.ended), DRAIN_SECONDS)
+                await asyncio.wait_for(asyncio.shield(launched.output.ended), STREAM_END_SECONDS)
             code = TIMEOUT_EXIT_CODE if timed_out else await shell._exit_code(launched.exec_id)
         except asyncio.CancelledError:
             with suppress(Exception):
