@@ -4,9 +4,10 @@ Everything the executor does is redone here with engine calls: the state wrapper
 cwd and exported variables in a file that is read back after each command, the command
 runs in a session of its own (``setsid -w`` when the image has it) so a timeout or a
 cancellation can kill its whole tree, and a background child holding the output open holds
-the command only for the engine's grace (2 s) once the exec has ended. A command too long for one argument travels
-on the exec's stdin into a file first. It costs tens of milliseconds per command where the
-executor costs a few, which is why the backend says so once.
+the command only for the engine's grace (2 s) once the exec has ended. A command too long
+for one argument travels on the exec's stdin into a file first. It costs tens of
+milliseconds per command where the executor costs a few, which is why the backend says so
+once.
 """
 
 from __future__ import annotations
